@@ -1,0 +1,2 @@
+//! Security events for sandguard (OWNER: helper D).
+#![forbid(unsafe_code)]

@@ -1,0 +1,1 @@
+//! The sandguard user guide (doc-only).

@@ -1,0 +1,3 @@
+//! The `sandguard` command.
+#![forbid(unsafe_code)]
+fn main() {}
