@@ -6,20 +6,81 @@ use std::path::PathBuf;
 use crate::egress::EgressTarget;
 use crate::limits::ResourceLimits;
 
-/// Why a command was refused before any guard of its own looked at it.
+/// Why an action was refused by the policy's own rules (rather than by one of the value guards).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ExecError {
+pub enum ActionError {
     /// The command is empty. Code `EMPTY_COMMAND`.
     #[error("the command is empty")]
-    Empty,
+    EmptyCommand,
+    /// A shell command line was given but the policy allows argument vectors only.
+    /// Code `SHELL_NOT_ALLOWED`.
+    #[error("shell command lines are disabled by the policy ([exec] shell = false); pass an argument vector")]
+    ShellNotAllowed,
+    /// The command is longer than the policy allows. Code `COMMAND_TOO_LONG`.
+    #[error("the command is {len} bytes; the policy allows at most {max}")]
+    CommandTooLong {
+        /// Length of the command in bytes (all arguments together).
+        len: usize,
+        /// The policy's maximum.
+        max: usize,
+    },
+    /// A command argument holds a NUL byte, which no `execve` argument can carry.
+    /// Code `COMMAND_CONTAINS_NUL`.
+    #[error("argument {index} of the command contains a NUL byte")]
+    CommandContainsNul {
+        /// Which argument (0 is the program, or the shell string).
+        index: usize,
+    },
+    /// An environment variable name is not `[A-Za-z_][A-Za-z0-9_]*`. Code `INVALID_ENV_NAME`.
+    #[error("environment variable name {name:?} is invalid: names match [A-Za-z_][A-Za-z0-9_]*")]
+    InvalidEnvName {
+        /// The refused name.
+        name: String,
+    },
+    /// An environment variable value holds a NUL byte. Code `ENV_CONTAINS_NUL`.
+    #[error("the value of environment variable {name} contains a NUL byte")]
+    EnvContainsNul {
+        /// The variable's name.
+        name: String,
+    },
+    /// The policy forbids setting this variable (e.g. `LD_PRELOAD`). Code `ENV_NOT_ALLOWED`.
+    #[error("setting environment variable {name} is not allowed by the policy")]
+    EnvNotAllowed {
+        /// The variable's name.
+        name: String,
+    },
+    /// Too many environment variables. Code `TOO_MANY_ENV_VARS`.
+    #[error("{count} environment variables given; the policy allows at most {max}")]
+    TooManyEnvVars {
+        /// How many were given.
+        count: usize,
+        /// The policy's maximum.
+        max: usize,
+    },
+    /// A file write is larger than the policy's file size limit. Code `FILE_TOO_LARGE`.
+    #[error("writing {len} bytes exceeds the policy's file size limit of {max} bytes")]
+    FileTooLarge {
+        /// Bytes to write.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
 }
 
-impl ExecError {
+impl ActionError {
     /// The stable code of this error.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Empty => "EMPTY_COMMAND",
+            Self::EmptyCommand => "EMPTY_COMMAND",
+            Self::ShellNotAllowed => "SHELL_NOT_ALLOWED",
+            Self::CommandTooLong { .. } => "COMMAND_TOO_LONG",
+            Self::CommandContainsNul { .. } => "COMMAND_CONTAINS_NUL",
+            Self::InvalidEnvName { .. } => "INVALID_ENV_NAME",
+            Self::EnvContainsNul { .. } => "ENV_CONTAINS_NUL",
+            Self::EnvNotAllowed { .. } => "ENV_NOT_ALLOWED",
+            Self::TooManyEnvVars { .. } => "TOO_MANY_ENV_VARS",
+            Self::FileTooLarge { .. } => "FILE_TOO_LARGE",
         }
     }
 }
@@ -74,6 +135,20 @@ pub enum Action<'a> {
         /// Where to.
         url: &'a str,
     },
+}
+
+impl Action<'_> {
+    /// The action's name as recorded in audit events: `exec`, `file.read`, `file.write`,
+    /// `port.expose`, `egress.connect`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Exec(_) => "exec",
+            Self::ReadFile { .. } => "file.read",
+            Self::WriteFile { .. } => "file.write",
+            Self::ExposePort { .. } => "port.expose",
+            Self::Connect { .. } => "egress.connect",
+        }
+    }
 }
 
 /// What an allowed action may do, with every value normalised by its guard.

@@ -36,9 +36,10 @@ pub enum Error {
     /// A key is locked out after repeated failures.
     #[error(transparent)]
     Locked(#[from] crate::lockout::Locked),
-    /// An executed command was refused for a reason of its own (NUL byte, bad environment name, ...).
+    /// An action was refused for a reason of its own (NUL byte in a command, bad environment
+    /// name, file too large, ...).
     #[error(transparent)]
-    Exec(#[from] crate::action::ExecError),
+    Action(#[from] crate::action::ActionError),
 }
 
 impl Error {
@@ -54,7 +55,7 @@ impl Error {
             Self::Redact(e) => e.code(),
             Self::RateLimited(e) => e.code(),
             Self::Locked(e) => e.code(),
-            Self::Exec(e) => e.code(),
+            Self::Action(e) => e.code(),
         }
     }
 }

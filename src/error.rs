@@ -1,0 +1,38 @@
+//! The facade's one error type.
+
+use std::path::PathBuf;
+
+use sandguard_audit::AuditError;
+use sandguard_policy::Denial;
+
+/// Why the facade refused or failed an operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The policy, the rate limit or the lockout refused the operation. It was recorded.
+    #[error("{}: {}", .0.code(), .0.message())]
+    Denied(#[from] Denial),
+    /// The decision could not be recorded, so the operation was refused: sandguard never acts
+    /// without a record of it.
+    #[error("audit log failure, operation refused: {0}")]
+    Audit(#[from] AuditError),
+    /// An audit key file could not be used.
+    #[error("audit key file {}: {reason}", path.display())]
+    KeyFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// A stable code: the denial's own code, `AUDIT_FAILURE`, or `INVALID_KEY_FILE`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Denied(denial) => denial.code(),
+            Self::Audit(_) => "AUDIT_FAILURE",
+            Self::KeyFile { .. } => "INVALID_KEY_FILE",
+        }
+    }
+}
