@@ -20,7 +20,8 @@
 //! transformed in any other way is not claimed. Credential shapes are a best effort for tokens with a
 //! recognisable prefix; a bare random password is found only when registered.
 //!
-//! Text in which nothing needs replacing costs one scan for keywords and is returned borrowed.
+//! Text with neither a registered value nor a shape's keyword (`AKIA`, `ghp_`, `://`, ...) costs one
+//! Aho-Corasick scan; text in which nothing needs replacing is returned borrowed, without a copy.
 
 use std::borrow::Cow;
 use std::cmp::Reverse;
@@ -274,9 +275,13 @@ impl SecretRedactor {
     fn replace(&self, hay: &[u8]) -> Option<Vec<u8>> {
         let mut spans = Vec::new();
         if let Some(secrets) = &self.secrets {
-            for m in secrets.find_overlapping_iter(hay) {
+            // Fails only for a match kind other than `Standard`, which `build` never sets.
+            let Ok(matches) = secrets.try_find_overlapping_iter(hay) else {
+                return Some(WITHHELD.to_vec());
+            };
+            for m in matches {
                 let index = m.pattern().as_usize();
-                let placeholder = self.secret_placeholders.get(index)?;
+                let placeholder = self.secret_placeholders.get(index).map_or(WITHHELD, |p| &p[..]);
                 spans.push(Span { start: m.start(), end: m.end(), rank: (0, index), placeholder });
             }
         }
@@ -285,9 +290,9 @@ impl SecretRedactor {
                 // Exactly one shape's group takes part in a match.
                 let shape = caps.iter().skip(1).enumerate().find_map(|(i, m)| Some((i, m?)));
                 let Some((i, m)) = shape else { continue };
-                let Some(placeholder) = shapes.placeholders.get(i) else { continue };
+                let placeholder = shapes.placeholders.get(i).map_or(WITHHELD, |p| &p[..]);
                 // Already redacted (a placeholder where a URL password was): keep the text borrowed.
-                if m.as_bytes() != &placeholder[..] {
+                if m.as_bytes() != placeholder {
                     spans.push(Span { start: m.start(), end: m.end(), rank: (1, i), placeholder });
                 }
             }
@@ -565,6 +570,21 @@ mod tests {
     }
 
     #[test]
+    fn contained_and_adjacent_secrets_become_one_placeholder() {
+        let redactor = SecretRedactor::builder()
+            .secret("long", "abcdefghij")
+            .unwrap()
+            .secret("inner", "cdefgh")
+            .unwrap()
+            .patterns(false)
+            .build()
+            .unwrap();
+        assert_eq!(redactor.redact("<abcdefghij>"), "<[REDACTED:long]>");
+        assert_eq!(redactor.redact("<cdefghcdefgh>"), "<[REDACTED:inner]>");
+        assert_eq!(redactor.redact("<cdefgh cdefgh>"), "<[REDACTED:inner] [REDACTED:inner]>");
+    }
+
+    #[test]
     fn a_secret_overlapping_a_shape_is_merged_into_one_placeholder() {
         let token = format!("ghp_{}", "Zx9".repeat(12));
         let tail = &token[10..];
@@ -715,12 +735,16 @@ mod tests {
 
         #[test]
         fn registered_secrets_match_a_naive_reference(
-            text in "[abc\\]\\[]{0,40}",
-            values in prop::collection::vec("[abc\\]]{6,8}", 1..4),
+            base in "[ab\\]]{10,14}",
+            cuts in prop::collection::vec((0usize..5, 6usize..10), 1..4),
+            pieces in prop::collection::vec((any::<prop::sample::Index>(), "[ab\\]]{0,3}"), 0..8),
         ) {
-            let names = ["x", "y", "z", "w"];
+            // Secrets cut from one string overlap, contain and abut each other in the text.
+            let values: Vec<&str> = cuts.iter().map(|&(at, len)| &base[at..(at + len).min(base.len())]).collect();
+            let names = ["x", "y", "z"];
             let secrets: Vec<(&str, Vec<u8>)> =
                 names.iter().copied().zip(values.iter().map(|v| v.as_bytes().to_vec())).collect();
+            let text: String = pieces.iter().map(|(i, filler)| format!("{}{filler}", values[i.index(values.len())])).collect();
             let mut builder = SecretRedactor::builder().patterns(false);
             for (name, value) in &secrets {
                 builder = builder.secret(*name, value).unwrap();
