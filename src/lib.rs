@@ -42,6 +42,11 @@ pub use sandguard_audit as audit;
 pub use sandguard_policy as policy;
 pub use sandguard_policy::{Action, Policy};
 
+/// The README's Rust examples, compiled as doc tests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// Reads an HMAC key for the audit log from a file: its bytes, less one trailing newline (so a
 /// key written with `echo` works), refused when shorter than 16 bytes.
 ///

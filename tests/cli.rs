@@ -85,7 +85,14 @@ fn check_id_codes() {
 
 #[test]
 fn check_path_roots_and_normalisation() {
-    let out = sandguard(["check", "path", "--json", "/workspace/./src//../main.py", "/workspace-evil/x", "/workspace/../etc/shadow"]);
+    let out = sandguard([
+        "check",
+        "path",
+        "--json",
+        "/workspace/./src//../main.py",
+        "/workspace-evil/x",
+        "/workspace/../etc/shadow",
+    ]);
     assert_eq!(code(&out), 1);
     let lines = json_lines(&out);
     assert_eq!(lines[0]["normalized"], "/workspace/main.py");
@@ -229,7 +236,8 @@ fn policy_check_reports_every_error_with_line_and_column() {
     assert_eq!(code(&good), 0, "{}", String::from_utf8_lossy(&good.stderr));
 
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "[paths]\nrootz = [\"/x\"]\n\n[limits]\nmemory = \"lots\"\ntimeout = 30\n\n[colour]\n").expect("write");
+    std::fs::write(&bad, "[paths]\nrootz = [\"/x\"]\n\n[limits]\nmemory = \"lots\"\ntimeout = 30\n\n[colour]\n")
+        .expect("write");
     let out = sandguard([OsStr::new("policy"), OsStr::new("check"), bad.as_os_str()]);
     assert_eq!(code(&out), 2);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -419,6 +419,10 @@ enum CharScan {
 }
 
 fn scan_chars(input: &str) -> CharScan {
+    // Fast path for the common, valid case: one branch-free pass over bytes.
+    if input.bytes().all(|b| b.is_ascii_lowercase() | b.is_ascii_digit() | (b == b'-')) {
+        return CharScan::Label;
+    }
     let mut first_upper = None;
     for (offset, ch) in input.char_indices() {
         match ch {

@@ -486,6 +486,12 @@ mod tests {
         let mut outputs = Vec::new();
         for shell in SHELLS {
             if !Path::new(shell.path).exists() {
+                // CI sets SANDGUARD_REQUIRE_ZSH so that a missing shell fails rather than skips.
+                assert!(
+                    std::env::var_os("SANDGUARD_REQUIRE_ZSH").is_none(),
+                    "{} is missing and SANDGUARD_REQUIRE_ZSH is set",
+                    shell.path
+                );
                 eprintln!("note: {} is missing; skipping it", shell.path);
                 continue;
             }

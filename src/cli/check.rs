@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::io::{BufRead, Write};
 
-use sandguard::policy::{EgressPolicy, PathGuard, Policy, PortPolicy, PortRange};
+use sandguard::policy::{EgressPolicy, IdRules, PathGuard, Policy, PortPolicy, PortRange};
 use serde::Serialize;
 
 use super::{CheckArgs, CheckKind, EXIT_DENIED, EXIT_OK, EXIT_USAGE, fail};
@@ -26,7 +26,7 @@ struct Verdict<'a> {
 
 /// The guard asked, built once from the flags and the policy.
 enum Guard {
-    Id(Policy),
+    Id(IdRules),
     Path(PathGuard),
     Port(PortPolicy),
     Url(EgressPolicy),
@@ -35,19 +35,29 @@ enum Guard {
 impl Guard {
     fn decide<'a>(&self, input: &'a Input) -> Verdict<'a> {
         let outcome: Result<String, (&'static str, String)> = match self {
-            Self::Id(policy) => policy.ids().check(&input.text).map(|id| id.to_string()).map_err(|e| (e.code(), e.to_string())),
+            Self::Id(rules) => rules.check(&input.text).map(|id| id.to_string()).map_err(|e| (e.code(), e.to_string())),
             Self::Path(guard) => guard
                 .check(&input.raw)
                 .map(|path| path.to_string_lossy().into_owned())
                 .map_err(|e| (e.code(), e.to_string())),
-            Self::Port(ports) => ports.check_str(&input.text).map(|port| port.to_string()).map_err(|e| (e.code(), e.to_string())),
-            Self::Url(egress) => egress.check_url(&input.text).map(|target| target.to_string()).map_err(|e| (e.code(), e.to_string())),
+            Self::Port(ports) => {
+                ports.check_str(&input.text).map(|port| port.to_string()).map_err(|e| (e.code(), e.to_string()))
+            }
+            Self::Url(egress) => {
+                egress.check_url(&input.text).map(|target| target.to_string()).map_err(|e| (e.code(), e.to_string()))
+            }
         };
         match outcome {
-            Ok(normalized) => Verdict { input: &input.text, allowed: true, normalized: Some(normalized), code: None, message: None },
-            Err((code, message)) => {
-                Verdict { input: &input.text, allowed: false, normalized: None, code: Some(code), message: Some(message) }
+            Ok(normalized) => {
+                Verdict { input: &input.text, allowed: true, normalized: Some(normalized), code: None, message: None }
             }
+            Err((code, message)) => Verdict {
+                input: &input.text,
+                allowed: false,
+                normalized: None,
+                code: Some(code),
+                message: Some(message),
+            },
         }
     }
 }
@@ -131,7 +141,7 @@ fn build_guard(args: &CheckArgs) -> Result<Guard, u8> {
         None => Policy::default(),
     };
     Ok(match args.kind {
-        CheckKind::Id => Guard::Id(policy),
+        CheckKind::Id => Guard::Id(policy.ids().clone()),
         CheckKind::Path if args.roots.is_empty() => Guard::Path(policy.paths().clone()),
         CheckKind::Path => Guard::Path(PathGuard::new(args.roots.iter().map(OsString::as_os_str)).map_err(fail)?),
         CheckKind::Port if args.allow.is_empty() => Guard::Port(policy.ports().clone()),
@@ -141,9 +151,8 @@ fn build_guard(args: &CheckArgs) -> Result<Guard, u8> {
             Guard::Port(PortPolicy::new(ranges, policy.ports().reserved().to_vec()))
         }
         CheckKind::Url if args.allow.is_empty() && args.policy.is_some() => Guard::Url(policy.egress().clone()),
-        CheckKind::Url => Guard::Url(
-            EgressPolicy::new(["http", "https"], args.allow.iter(), None::<Vec<PortRange>>).map_err(fail)?,
-        ),
+        CheckKind::Url => {
+            Guard::Url(EgressPolicy::new(["http", "https"], args.allow.iter(), None::<Vec<PortRange>>).map_err(fail)?)
+        }
     })
 }
-

@@ -4,7 +4,6 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 
 use super::host::parse_host_or_bare_ipv6;
-use super::url::Excerpt;
 use super::{EgressError, Host};
 
 /// Hosts an [`EgressPolicy`](super::EgressPolicy) may reach, before the address check.
@@ -32,7 +31,7 @@ impl HostAllowlist {
 
     fn add(&mut self, rule: &str) -> Result<(), EgressError> {
         let refuse = |reason: &str| EgressError::InvalidRule {
-            rule: Excerpt(rule).to_string(),
+            rule: rule.to_owned(),
             reason: format!("{reason}; entries are host names, *.suffix wildcards, IP addresses or *"),
         };
         if rule == "*" {
