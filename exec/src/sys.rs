@@ -1,0 +1,3 @@
+//! The Linux system-call layer: the only place in sandguard with `unsafe`.
+
+pub(crate) mod harden;

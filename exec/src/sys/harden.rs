@@ -1,0 +1,1 @@
+//! Process hardening applied in a command's process between fork and execve (OWNER: helper Y).
