@@ -5,6 +5,7 @@ mod check;
 mod id;
 mod policy;
 mod quote;
+mod run;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -37,6 +38,9 @@ enum Command {
         #[arg(allow_hyphen_values = true, trailing_var_arg = true, value_parser = clap::value_parser!(OsString))]
         args: Vec<OsString>,
     },
+    /// Run one command in a fresh sandbox; exit with its status (124 timeout, 128+N signal N,
+    /// 125 sandguard failed).
+    Run(RunArgs),
     /// Sandbox IDs.
     #[command(subcommand)]
     Id(IdCommand),
@@ -86,6 +90,37 @@ pub(crate) struct CheckArgs {
     allow: Vec<String>,
 }
 
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Policy file (default: the built-in safe defaults).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Wall-clock limit, e.g. 30s (at most the policy's).
+    #[arg(long, value_name = "DUR")]
+    timeout: Option<String>,
+    /// Memory limit of the sandbox, e.g. 256MiB (at most the policy's).
+    #[arg(long, value_name = "SIZE")]
+    memory: Option<String>,
+    /// Most processes and threads in the sandbox (at most the policy's).
+    #[arg(long, value_name = "N")]
+    pids: Option<u32>,
+    /// Size of the writable filesystems, e.g. 100MiB (at most the policy's).
+    #[arg(long, value_name = "SIZE")]
+    disk: Option<String>,
+    /// An environment variable for the command (repeatable); nothing else of the host's passes.
+    #[arg(long = "env", value_name = "K=V")]
+    env: Vec<String>,
+    /// Working directory inside the sandbox.
+    #[arg(long, value_name = "DIR", default_value = "/workspace", value_parser = clap::value_parser!(PathBuf))]
+    workdir: PathBuf,
+    /// Append the audit events to this hash-chained log.
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+    /// The command and its arguments.
+    #[arg(required = true, last = true, value_parser = clap::value_parser!(OsString))]
+    command: Vec<OsString>,
+}
+
 #[derive(Debug, Subcommand)]
 enum IdCommand {
     /// Print a fresh, unpredictable sandbox ID (128 bits of OS randomness).
@@ -122,6 +157,7 @@ pub(crate) fn run() -> ExitCode {
     let status = match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Quote { args } => quote::run(&args),
+        Command::Run(args) => run::run(&args),
         Command::Id(IdCommand::New { prefix }) => id::new(&prefix),
         Command::Policy(PolicyCommand::Check { file }) => policy::check(&file),
         Command::Audit(AuditCommand::Verify { file, key_file }) => audit::verify(&file, key_file.as_deref()),

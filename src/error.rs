@@ -16,6 +16,9 @@ pub enum Error {
     /// without a record of it.
     #[error("audit log failure, operation refused: {0}")]
     Audit(#[from] AuditError),
+    /// The executor failed (the sandbox could not be built, a command could not start, ...).
+    #[error(transparent)]
+    Exec(#[from] sandguard_exec::Error),
     /// An audit key file could not be used.
     #[error("audit key file {}: {reason}", path.display())]
     KeyFile {
@@ -27,11 +30,12 @@ pub enum Error {
 }
 
 impl Error {
-    /// A stable code: the denial's own code, `AUDIT_FAILURE`, or `INVALID_KEY_FILE`.
+    /// A stable code: the denial's own code, `AUDIT_FAILURE`, `EXEC_FAILED` or `INVALID_KEY_FILE`.
     pub fn code(&self) -> &'static str {
         match self {
             Self::Denied(denial) => denial.code(),
             Self::Audit(_) => "AUDIT_FAILURE",
+            Self::Exec(_) => "EXEC_FAILED",
             Self::KeyFile { .. } => "INVALID_KEY_FILE",
         }
     }

@@ -35,10 +35,13 @@
 
 mod enforcer;
 mod error;
+mod sandbox;
 
 pub use enforcer::{Enforcer, EnforcerBuilder, Permit};
 pub use error::Error;
+pub use sandbox::{ExecResult, Sandbox};
 pub use sandguard_audit as audit;
+pub use sandguard_exec as exec;
 pub use sandguard_policy as policy;
 pub use sandguard_policy::{Action, Policy};
 

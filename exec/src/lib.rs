@@ -1,8 +1,10 @@
 //! The bundled Linux container executor of sandguard.
 //!
-//! A sandbox is a long-lived init process in new user, PID, mount, network, UTS, IPC and cgroup
-//! namespaces, pivoted into a private root; every command runs as its child with no capabilities,
-//! `no_new_privs`, a seccomp filter, Landlock, rlimits and the sandbox's cgroup.
+//! A [`Sandbox`] is a long-lived init process in new user, PID, mount, network, UTS, IPC and
+//! cgroup namespaces, pivoted into a private root (see [`rootfs`](crate) docs); every command runs
+//! as its child with no capabilities, `no_new_privs`, a seccomp filter, Landlock, rlimits and the
+//! sandbox's cgroup. The host talks to the init over a socket pair; a command's standard streams
+//! are pipes the host reads directly.
 
 // `unsafe` lives in `sys/` only (each block with a `// SAFETY:` comment); `deny` rather than
 // `forbid` so that module alone can allow it.
@@ -10,7 +12,12 @@
 
 pub mod cgroup;
 pub mod error;
+mod init;
+mod protocol;
+mod rootfs;
+mod sandbox;
 #[allow(unsafe_code)]
 mod sys;
 
 pub use error::Error;
+pub use sandbox::{Command, Output, Sandbox, SandboxConfig, Stream, default_env};

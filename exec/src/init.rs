@@ -1,0 +1,232 @@
+//! The sandbox's init: PID 1 of its PID namespace, the parent of every command.
+//!
+//! It builds the private root, then serves the host's requests: start a command (forking it,
+//! hardening it and `execve`-ing it), signal a command's session, and report each command's end.
+//! It reaps every orphan, and it exits when the host's end of the control socket closes, which
+//! takes the whole PID namespace (every process of the sandbox) with it.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::unistd::Pid;
+
+use crate::protocol::{self, Reply, Request};
+use crate::rootfs::{self, RootSpec};
+use crate::sys::harden::Hardening;
+use crate::sys::process::{self, Forked};
+
+/// What the init needs, prepared by the host before the fork.
+pub(crate) struct InitSpec {
+    pub(crate) control: OwnedFd,
+    pub(crate) hardening: Hardening,
+    pub(crate) disk_bytes: u64,
+    pub(crate) hostname: String,
+    /// Whether the sandbox may run without Landlock when the kernel has none.
+    pub(crate) landlock_required: bool,
+}
+
+/// Runs the init; never returns.
+pub(crate) fn run(mut spec: InitSpec) -> ! {
+    let control = spec.control.as_raw_fd();
+    let fail = |stage: &str, error: String| -> ! {
+        let _ = protocol::send(control, &Reply::SetupFailed { stage: stage.to_owned(), error }, &[]);
+        process::exit_now(1)
+    };
+
+    let root = RootSpec { disk_bytes: spec.disk_bytes, hostname: &spec.hostname };
+    if let Err(error) = rootfs::build_and_enter(&root) {
+        fail(&error.stage, error.error);
+    }
+    if let Err(errno) = process::loopback_up() {
+        fail("bring up loopback", errno.desc().to_owned());
+    }
+    let writable: Vec<&std::path::Path> =
+        rootfs::WRITABLE_DIRS.iter().map(std::path::Path::new).chain([std::path::Path::new("/dev")]).collect();
+    let readable: Vec<&std::path::Path> = ["/"].iter().map(std::path::Path::new).filter(|path| path.exists()).collect();
+    let landlock_abi = match spec.hardening.prepare_landlock(&writable, &readable) {
+        Ok(status) => status.abi,
+        Err(error) if spec.landlock_required => fail("landlock", error.to_string()),
+        Err(_) => 0,
+    };
+
+    // SIGCHLD arrives through a descriptor, so one poll serves requests and reaping alike.
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    if let Err(errno) = mask.thread_block() {
+        fail("block SIGCHLD", errno.desc().to_owned());
+    }
+    let signals = match SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) {
+        Ok(fd) => fd,
+        Err(errno) => fail("signalfd", errno.desc().to_owned()),
+    };
+    if protocol::send(control, &Reply::Ready { landlock_abi }, &[]).is_err() {
+        process::exit_now(1);
+    }
+
+    let mut init = Init { control, commands: HashMap::new(), hardening: &spec.hardening };
+    let mut buffer = Vec::new();
+    loop {
+        let mut fds =
+            [PollFd::new(spec.control.as_fd(), PollFlags::POLLIN), PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => process::exit_now(1),
+        }
+        let request_ready = fds[0].any().unwrap_or(true);
+        let child_ended = fds[1].any().unwrap_or(false);
+        if child_ended {
+            while let Ok(Some(_)) = signals.read_signal() {}
+            init.reap_all();
+        }
+        if request_ready {
+            match protocol::receive::<Request>(control, &mut buffer) {
+                Ok(Some((request, fds))) => init.handle(request, fds),
+                // The host is gone: ending PID 1 ends every process of the sandbox.
+                Ok(None) | Err(_) => process::exit_now(0),
+            }
+        }
+    }
+}
+
+struct Init<'a> {
+    control: std::os::fd::RawFd,
+    /// Running commands: PID inside the sandbox → the host's id for it.
+    commands: HashMap<i32, u64>,
+    hardening: &'a Hardening,
+}
+
+impl Init<'_> {
+    fn reply(&self, reply: &Reply) {
+        if protocol::send(self.control, reply, &[]).is_err() {
+            process::exit_now(0);
+        }
+    }
+
+    fn reap_all(&mut self) {
+        while let Some(reaped) = process::reap(-1) {
+            if let Some(id) = self.commands.remove(&reaped.pid) {
+                self.reply(&Reply::Exited {
+                    id,
+                    code: reaped.code,
+                    signal: reaped.signal,
+                    cpu_us: reaped.cpu_us,
+                    max_rss_kib: reaped.max_rss_kib,
+                });
+            }
+        }
+    }
+
+    fn handle(&mut self, request: Request, fds: Vec<OwnedFd>) {
+        match request {
+            Request::Exec { id, argv, env, cwd } => {
+                let reply = match self.spawn(&argv, &env, &cwd, fds) {
+                    Ok(pid) => {
+                        self.commands.insert(pid, id);
+                        Reply::Started { id, pid }
+                    }
+                    Err(error) => Reply::SpawnFailed { id, error },
+                };
+                self.reply(&reply);
+            }
+            Request::Kill { id, signal } => {
+                let Some((&pid, _)) = self.commands.iter().find(|(_, command)| **command == id) else { return };
+                let Ok(signal) = Signal::try_from(signal) else { return };
+                kill_session(pid, signal);
+            }
+        }
+    }
+
+    fn spawn(&self, argv: &[Vec<u8>], env: &[Vec<u8>], cwd: &[u8], fds: Vec<OwnedFd>) -> Result<i32, String> {
+        let [stdin, stdout, stderr]: [OwnedFd; 3] =
+            fds.try_into().map_err(|_| "an exec request needs exactly three descriptors".to_owned())?;
+        let argv: Vec<CString> =
+            argv.iter().map(|arg| rootfs::c_string(arg)).collect::<Option<_>>().ok_or("argument with NUL")?;
+        if argv.is_empty() {
+            return Err("empty command".to_owned());
+        }
+        let env: Vec<CString> =
+            env.iter().map(|var| rootfs::c_string(var)).collect::<Option<_>>().ok_or("environment with NUL")?;
+        let cwd = rootfs::c_string(cwd).ok_or("working directory with NUL")?;
+        // The child reports a failure before execve here; execve closes it (CLOEXEC) on success.
+        let (report_read, report_write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|errno| format!("pipe: {}", errno.desc()))?;
+        match process::fork().map_err(|errno| format!("fork: {}", errno.desc()))? {
+            Forked::Child => {
+                let error = start_command(&argv, &env, &cwd, [stdin, stdout, stderr], self.hardening, &report_write);
+                let mut report = std::fs::File::from(report_write);
+                let _ = report.write_all(error.as_bytes());
+                process::exit_now(127);
+            }
+            Forked::Parent(pid) => {
+                drop((stdin, stdout, stderr, report_write));
+                let mut report = String::new();
+                let _ = std::fs::File::from(report_read).read_to_string(&mut report);
+                if report.is_empty() { Ok(pid.as_raw()) } else { Err(report) }
+            }
+        }
+    }
+}
+
+/// The child's side of [`Init::spawn`]: returns only on failure, with what failed.
+fn start_command(
+    argv: &[CString],
+    env: &[CString],
+    cwd: &CString,
+    [stdin, stdout, stderr]: [OwnedFd; 3],
+    hardening: &Hardening,
+    report: &OwnedFd,
+) -> String {
+    process::reset_signals();
+    // Its own session and process group: a timeout kills the command with everything it started.
+    if let Err(errno) = nix::unistd::setsid() {
+        return format!("setsid: {}", errno.desc());
+    }
+    for (fd, target) in [(&stdin, 0), (&stdout, 1), (&stderr, 2)] {
+        if let Err(errno) = dup_onto(fd, target) {
+            return format!("dup2: {}", errno.desc());
+        }
+    }
+    if let Err(errno) = nix::unistd::chdir(cwd.as_c_str()) {
+        return format!("chdir {}: {}", cwd.to_string_lossy(), errno.desc());
+    }
+    // Hardening needs the Landlock ruleset descriptor; it is close-on-exec, like the report pipe.
+    if let Err(error) = hardening.apply_in_child() {
+        return format!("hardening: {error}");
+    }
+    process::close_descriptors_from(3, report.as_raw_fd());
+    let errno = process::exec(argv, env);
+    format!("execve {}: {}", argv[0].to_string_lossy(), errno.desc())
+}
+
+fn dup_onto(fd: &OwnedFd, target: i32) -> Result<(), nix::errno::Errno> {
+    match target {
+        0 => nix::unistd::dup2_stdin(fd),
+        1 => nix::unistd::dup2_stdout(fd),
+        _ => nix::unistd::dup2_stderr(fd),
+    }
+}
+
+/// Signals the process group of the command, then every process that is still in its session
+/// (a child that made its own process group is still in the session unless it also called setsid).
+fn kill_session(leader: i32, signal: Signal) {
+    let _ = kill(Pid::from_raw(-leader), signal);
+    let Ok(entries) = std::fs::read_dir("/proc") else { return };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<i32>().ok()) else { continue };
+        if pid == 1 {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // Fields after the command name (which may hold spaces and parentheses): state ppid pgrp session.
+        let Some(after_name) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
+        let session = after_name.split_whitespace().nth(3).and_then(|s| s.parse::<i32>().ok());
+        if session == Some(leader) {
+            let _ = kill(Pid::from_raw(pid), signal);
+        }
+    }
+}

@@ -1,0 +1,675 @@
+//! The host's side of a sandbox: create it, run commands in it, destroy it.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{Signal, kill};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+use nix::unistd::Pid;
+use sandguard_policy::ResourceLimits;
+
+use crate::cgroup::{Cgroup, CgroupLimits, CgroupUsage};
+use crate::error::Error;
+use crate::init::{self, InitSpec};
+use crate::protocol::{self, Reply, Request};
+use crate::rootfs::{SANDBOX_GID, SANDBOX_UID};
+use crate::sys::harden::{Hardening, HardeningOptions, LandlockMode, Rlimits};
+use crate::sys::process::{self, Forked};
+
+/// How to build a sandbox.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// A name for the sandbox's cgroup and host name: `[a-z0-9-]`, as a `SandboxId` is.
+    pub name: String,
+    /// Limits of the whole sandbox (memory, pids, cpus, disk) and defaults for its commands.
+    pub limits: ResourceLimits,
+    /// The cgroup to create the sandbox's under, relative to the hierarchy root; `None`: under the
+    /// cgroup this process runs in.
+    pub cgroup_parent: Option<PathBuf>,
+    /// Run without cgroups or Landlock when the kernel lacks them, instead of refusing to start.
+    /// Off by default: a sandbox never silently runs weaker than asked.
+    pub allow_weaker: bool,
+}
+
+impl SandboxConfig {
+    /// A config with `limits` and the safe defaults.
+    pub fn new(name: impl Into<String>, limits: ResourceLimits) -> Self {
+        Self { name: name.into(), limits, cgroup_parent: None, allow_weaker: false }
+    }
+}
+
+/// One command to run.
+#[derive(Debug, Clone)]
+pub struct Command {
+    /// Program and arguments; the program is searched on the `PATH` of `env`.
+    pub argv: Vec<OsString>,
+    /// The complete environment (nothing is inherited from the host).
+    pub env: Vec<(OsString, OsString)>,
+    /// Working directory inside the sandbox.
+    pub cwd: PathBuf,
+    /// Bytes fed to standard input, which is then closed.
+    pub stdin: Vec<u8>,
+    /// Wall-clock limit; when it fires, every process of the command's session is killed.
+    pub timeout: Duration,
+    /// Bytes of stdout plus stderr kept; the rest is read and dropped, and flagged.
+    pub output_limit: u64,
+}
+
+impl Command {
+    /// `argv` with the default environment (`PATH`, `HOME`, `LANG`), `/workspace`, no input, and
+    /// the timeout and output limit of `limits`.
+    pub fn new<I, S>(argv: I, limits: &ResourceLimits) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        Self {
+            argv: argv.into_iter().map(Into::into).collect(),
+            env: default_env(),
+            cwd: PathBuf::from("/workspace"),
+            stdin: Vec::new(),
+            timeout: limits.timeout,
+            output_limit: limits.output,
+        }
+    }
+}
+
+/// The environment every command starts from.
+pub fn default_env() -> Vec<(OsString, OsString)> {
+    [
+        ("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"),
+        ("HOME", "/home/sandbox"),
+        ("LANG", "C.UTF-8"),
+        ("USER", "sandbox"),
+    ]
+    .into_iter()
+    .map(|(name, value)| (OsString::from(name), OsString::from(value)))
+    .collect()
+}
+
+/// Which stream a chunk of output came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Output {
+    /// Exit code, when it exited.
+    pub exit_code: Option<i32>,
+    /// Signal number, when a signal ended it.
+    pub signal: Option<i32>,
+    /// What it wrote to stdout (empty when streamed).
+    pub stdout: Vec<u8>,
+    /// What it wrote to stderr (empty when streamed).
+    pub stderr: Vec<u8>,
+    /// Bytes written to stdout and stderr in all.
+    pub output_bytes: u64,
+    /// Output beyond the limit was dropped.
+    pub truncated: bool,
+    /// The timeout fired.
+    pub timed_out: bool,
+    /// Wall-clock time from start to end.
+    pub duration: Duration,
+    /// CPU time of the command's main process and the children it waited for.
+    pub cpu_time: Duration,
+    /// Largest resident set of the main process, in bytes.
+    pub peak_memory_bytes: u64,
+}
+
+type Waiters = Arc<Mutex<HashMap<u64, Sender<Reply>>>>;
+
+/// A running sandbox. Dropping it destroys it.
+#[derive(Debug)]
+pub struct Sandbox {
+    name: String,
+    monitor: Pid,
+    init_pid: i32,
+    control: Arc<OwnedFd>,
+    waiters: Waiters,
+    next_id: AtomicU64,
+    cgroup: Option<Cgroup>,
+    limits: ResourceLimits,
+    landlock_abi: u32,
+    destroyed: bool,
+}
+
+impl Sandbox {
+    /// Creates a sandbox: a cgroup with the limits, then an init in new user, PID, mount,
+    /// network, UTS, IPC and cgroup namespaces, pivoted into a private root.
+    ///
+    /// # Errors
+    /// Names the missing kernel feature or the failed step; nothing is left behind.
+    pub fn create(config: &SandboxConfig) -> Result<Self, Error> {
+        Self::create_placed(config, None)
+    }
+
+    /// As [`create`](Self::create), with the sandbox's cgroup nested inside `parent` (e.g. a
+    /// cgroup that fences several sandboxes together).
+    ///
+    /// # Errors
+    /// As [`create`](Self::create).
+    pub fn create_inside(config: &SandboxConfig, parent: &Cgroup) -> Result<Self, Error> {
+        Self::create_placed(config, Some(parent))
+    }
+
+    fn create_placed(config: &SandboxConfig, parent: Option<&Cgroup>) -> Result<Self, Error> {
+        validate_name(&config.name)?;
+        let limits = config.limits;
+        let cgroup_limits = CgroupLimits::from(&limits);
+        let name = format!("sandguard-{}", config.name);
+        let created = match parent {
+            Some(parent) => parent.create_child(&name, &cgroup_limits),
+            None => Cgroup::create(&name, config.cgroup_parent.as_deref(), &cgroup_limits),
+        };
+        let cgroup = match created {
+            Ok(cgroup) => Some(cgroup),
+            Err(_) if config.allow_weaker => None,
+            Err(error) => return Err(error.into()),
+        };
+        let mapping = IdMapping::choose();
+        let hardening = Hardening::new(&HardeningOptions {
+            uid: mapping.command_uid,
+            gid: mapping.command_gid,
+            rlimits: Rlimits { file_size: limits.file_size, open_files: u64::from(limits.open_files) },
+            landlock: if config.allow_weaker { LandlockMode::BestEffort } else { LandlockMode::Required },
+        })
+        .map_err(|error| Error::Hardening(error.to_string()))?;
+
+        let (host_end, init_end) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+            .map_err(setup("socketpair"))?;
+        let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(setup("pipe"))?;
+        let (ready_read, ready_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(setup("pipe"))?;
+
+        let spec = InitSpec {
+            control: init_end,
+            hardening,
+            disk_bytes: limits.disk,
+            hostname: config.name.clone(),
+            landlock_required: !config.allow_weaker,
+        };
+        let monitor = match process::fork().map_err(setup("fork"))? {
+            Forked::Child => {
+                drop(host_end);
+                monitor_main(spec, go_read, ready_write)
+            }
+            Forked::Parent(pid) => pid,
+        };
+        let InitSpec { control: init_end, .. } = spec;
+        drop((init_end, go_read, ready_write));
+
+        let mut sandbox = Self {
+            name: config.name.clone(),
+            monitor,
+            init_pid: 0,
+            control: Arc::new(host_end),
+            waiters: Arc::new(Mutex::new(HashMap::new())),
+            next_id: AtomicU64::new(1),
+            cgroup,
+            limits,
+            landlock_abi: 0,
+            destroyed: false,
+        };
+        // From here on, `sandbox`'s Drop cleans up whatever fails.
+        sandbox.start(mapping, go_write, ready_read)?;
+        Ok(sandbox)
+    }
+
+    fn start(&mut self, mapping: IdMapping, go_write: OwnedFd, ready_read: OwnedFd) -> Result<(), Error> {
+        let mut go = std::fs::File::from(go_write);
+        let mut ready = std::fs::File::from(ready_read);
+        if let Some(cgroup) = &self.cgroup {
+            cgroup.add_pid(self.monitor.as_raw())?;
+        }
+        go.write_all(b"c").map_err(io_setup("start the sandbox"))?;
+        let mut byte = [0u8; 1];
+        ready.read_exact(&mut byte).map_err(io_setup("create namespaces (unshare)"))?;
+        mapping.write(self.monitor.as_raw())?;
+        go.write_all(b"m").map_err(io_setup("start the sandbox"))?;
+        let mut pid = [0u8; 4];
+        ready.read_exact(&mut pid).map_err(io_setup("fork the sandbox init"))?;
+        self.init_pid = i32::from_ne_bytes(pid);
+
+        let mut buffer = Vec::new();
+        match protocol::receive::<Reply>(self.control.as_raw_fd(), &mut buffer) {
+            Ok(Some((Reply::Ready { landlock_abi }, _))) => self.landlock_abi = landlock_abi,
+            Ok(Some((Reply::SetupFailed { stage, error }, _))) => return Err(Error::Setup { stage, error }),
+            Ok(_) => {
+                return Err(Error::Setup { stage: "sandbox init".into(), error: "ended before it was ready".into() });
+            }
+            Err(error) => return Err(Error::Setup { stage: "sandbox init".into(), error: error.to_string() }),
+        }
+        let control = Arc::clone(&self.control);
+        let waiters = Arc::clone(&self.waiters);
+        std::thread::Builder::new()
+            .name(format!("sandguard-{}", self.name))
+            .spawn(move || dispatch(control.as_raw_fd(), &waiters))
+            .map_err(io_setup("start the reply thread"))?;
+        Ok(())
+    }
+
+    /// The sandbox's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The Landlock ABI the sandbox's commands run under (0: none).
+    pub fn landlock_abi(&self) -> u32 {
+        self.landlock_abi
+    }
+
+    /// Whether the sandbox runs with its cgroup limits (false only with `allow_weaker`).
+    pub fn has_cgroup(&self) -> bool {
+        self.cgroup.is_some()
+    }
+
+    /// The sandbox's root as the host sees it (`/proc/PID/root` of its init); open files below it
+    /// only with `RESOLVE_IN_ROOT`, never with plain path joins.
+    pub fn host_root(&self) -> PathBuf {
+        crate::rootfs::host_view(self.init_pid)
+    }
+
+    /// The sandbox-wide limits it was created with.
+    pub fn limits(&self) -> &ResourceLimits {
+        &self.limits
+    }
+
+    /// The PID of the sandbox's init on the host.
+    pub fn init_pid(&self) -> i32 {
+        self.init_pid
+    }
+
+    /// Resource usage of the whole sandbox, from its cgroup.
+    ///
+    /// # Errors
+    /// When the sandbox has no cgroup or it cannot be read.
+    pub fn usage(&self) -> Result<CgroupUsage, Error> {
+        match &self.cgroup {
+            Some(cgroup) => Ok(cgroup.usage()?),
+            None => Err(Error::NoCgroup),
+        }
+    }
+
+    /// Runs `command` and collects its output (up to its output limit).
+    ///
+    /// # Errors
+    /// When the command cannot be started (no such program, bad directory, ...) or the sandbox is gone.
+    pub fn exec(&self, command: &Command) -> Result<Output, Error> {
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        let mut output = self.exec_streaming(command, &mut |stream, chunk| match stream {
+            Stream::Stdout => stdout.extend_from_slice(chunk),
+            Stream::Stderr => stderr.extend_from_slice(chunk),
+        })?;
+        output.stdout = stdout;
+        output.stderr = stderr;
+        Ok(output)
+    }
+
+    /// Runs `command`, handing each chunk of output to `sink` as it arrives.
+    ///
+    /// # Errors
+    /// As [`exec`](Self::exec).
+    pub fn exec_streaming(&self, command: &Command, sink: &mut dyn FnMut(Stream, &[u8])) -> Result<Output, Error> {
+        if self.destroyed {
+            return Err(Error::Gone);
+        }
+        let started = Instant::now();
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (sender, replies) = mpsc::channel();
+        lock(&self.waiters).insert(id, sender);
+        let result = self.run(id, command, &replies, sink, started);
+        lock(&self.waiters).remove(&id);
+        result
+    }
+
+    fn run(
+        &self,
+        id: u64,
+        command: &Command,
+        replies: &Receiver<Reply>,
+        sink: &mut dyn FnMut(Stream, &[u8]),
+        started: Instant,
+    ) -> Result<Output, Error> {
+        let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(exec_error("pipe"));
+        let (stdin_read, stdin_write) = pipe()?;
+        let (stdout_read, stdout_write) = pipe()?;
+        let (stderr_read, stderr_write) = pipe()?;
+        let request = Request::Exec {
+            id,
+            argv: command.argv.iter().map(|arg| arg.as_bytes().to_vec()).collect(),
+            env: command.env.iter().map(|(name, value)| [name.as_bytes(), b"=", value.as_bytes()].concat()).collect(),
+            cwd: command.cwd.as_os_str().as_bytes().to_vec(),
+        };
+        let fds = [stdin_read.as_raw_fd(), stdout_write.as_raw_fd(), stderr_write.as_raw_fd()];
+        protocol::send(self.control.as_raw_fd(), &request, &fds)
+            .map_err(|error| Error::Exec(format!("send: {error}")))?;
+        drop((stdin_read, stdout_write, stderr_write));
+
+        let deadline = started + command.timeout;
+        match replies.recv_timeout(Duration::from_secs(10)) {
+            Ok(Reply::Started { .. }) => {}
+            Ok(Reply::SpawnFailed { error, .. }) => return Err(Error::Spawn(error)),
+            Ok(other) => return Err(Error::Exec(format!("unexpected reply {other:?}"))),
+            Err(_) => return Err(Error::Gone),
+        }
+        // Input goes from its own thread, so a command that writes before it reads cannot
+        // deadlock against us.
+        let stdin = command.stdin.clone();
+        let feeder = (!stdin.is_empty()).then(|| {
+            std::thread::spawn(move || {
+                let mut pipe = std::fs::File::from(stdin_write);
+                let _ = pipe.write_all(&stdin);
+            })
+        });
+
+        let mut output = Output::default();
+        let mut streams = [(Some(stdout_read), Stream::Stdout), (Some(stderr_read), Stream::Stderr)];
+        let mut exited: Option<Reply> = None;
+        let mut exited_at: Option<Instant> = None;
+        let mut kill_sent = false;
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            if exited.is_none() {
+                match replies.try_recv() {
+                    Ok(reply @ Reply::Exited { .. }) => {
+                        exited = Some(reply);
+                        exited_at = Some(Instant::now());
+                    }
+                    Ok(_) | Err(mpsc::TryRecvError::Empty) => {}
+                    Err(mpsc::TryRecvError::Disconnected) => return Err(Error::Gone),
+                }
+            }
+            let open = streams.iter().any(|(fd, _)| fd.is_some());
+            if !open && exited.is_some() {
+                break;
+            }
+            // A background process may hold the pipes open after the command itself ended:
+            // give it a moment to finish writing, then stop listening.
+            if exited_at.is_some_and(|at| at.elapsed() > Duration::from_millis(100)) {
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline && !kill_sent {
+                output.timed_out = true;
+                kill_sent = true;
+                let _ = protocol::send(self.control.as_raw_fd(), &Request::Kill { id, signal: libc::SIGKILL }, &[]);
+            }
+            if kill_sent && now >= deadline + Duration::from_secs(2) {
+                break;
+            }
+            let wait = if exited.is_some() || now >= deadline {
+                Duration::from_millis(10)
+            } else {
+                (deadline - now).min(Duration::from_millis(if open { 50 } else { 5 }))
+            };
+            if !open {
+                if let Ok(reply @ Reply::Exited { .. }) = replies.recv_timeout(wait) {
+                    exited = Some(reply);
+                    exited_at = Some(Instant::now());
+                }
+                continue;
+            }
+            let mut polled: Vec<PollFd<'_>> = streams
+                .iter()
+                .filter_map(|(fd, _)| fd.as_ref())
+                .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+                .collect();
+            let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
+            match poll(&mut polled, timeout) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(errno) => return Err(Error::Exec(format!("poll: {}", errno.desc()))),
+            }
+            let ready: Vec<bool> = polled.iter().map(|fd| fd.any().unwrap_or(true)).collect();
+            drop(polled);
+            let mut ready = ready.into_iter();
+            for (fd, stream) in &mut streams {
+                let Some(pipe) = fd.as_ref() else { continue };
+                if !ready.next().unwrap_or(false) {
+                    continue;
+                }
+                match nix::unistd::read(pipe, &mut chunk) {
+                    Ok(0) => *fd = None,
+                    Ok(n) => {
+                        let n_u64 = n as u64;
+                        let room = command.output_limit.saturating_sub(output.output_bytes);
+                        output.output_bytes = output.output_bytes.saturating_add(n_u64);
+                        let keep = usize::try_from(room.min(n_u64)).unwrap_or(n);
+                        if keep < n {
+                            output.truncated = true;
+                        }
+                        if keep > 0 {
+                            sink(*stream, &chunk[..keep]);
+                        }
+                    }
+                    Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
+                    Err(_) => *fd = None,
+                }
+            }
+        }
+        if let Some(feeder) = feeder {
+            let _ = feeder.join();
+        }
+        if exited.is_none() {
+            // Killed at the deadline: wait for the init's word, briefly.
+            if let Ok(reply @ Reply::Exited { .. }) = replies.recv_timeout(Duration::from_secs(2)) {
+                exited = Some(reply);
+            }
+        }
+        output.duration = started.elapsed();
+        if let Some(Reply::Exited { code, signal, cpu_us, max_rss_kib, .. }) = exited {
+            output.exit_code = code;
+            output.signal = signal;
+            output.cpu_time = Duration::from_micros(cpu_us);
+            output.peak_memory_bytes = max_rss_kib.saturating_mul(1024);
+        } else if output.timed_out {
+            output.signal = Some(libc::SIGKILL);
+        }
+        Ok(output)
+    }
+
+    /// Kills every process of the sandbox and removes its cgroup; its mounts disappear with its
+    /// mount namespace and it has no state on the host's disk.
+    ///
+    /// # Errors
+    /// When the cgroup cannot be removed.
+    pub fn destroy(mut self) -> Result<(), Error> {
+        self.teardown()
+    }
+
+    fn teardown(&mut self) -> Result<(), Error> {
+        if self.destroyed {
+            return Ok(());
+        }
+        self.destroyed = true;
+        // Killing PID 1 of the namespace kills every process in it; the monitor reaps it and
+        // exits, and we reap the monitor, so not even a zombie stays behind.
+        if self.init_pid > 0 {
+            let _ = kill(Pid::from_raw(self.init_pid), Signal::SIGKILL);
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            match nix::sys::wait::waitpid(self.monitor, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+                Ok(nix::sys::wait::WaitStatus::StillAlive) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Ok(nix::sys::wait::WaitStatus::StillAlive) => {
+                    let _ = kill(self.monitor, Signal::SIGKILL);
+                    let _ = nix::sys::wait::waitpid(self.monitor, None);
+                    break;
+                }
+                _ => break,
+            }
+        }
+        // The reply thread ends when the init's end of the socket closes.
+        let _ = nix::sys::socket::shutdown(self.control.as_raw_fd(), nix::sys::socket::Shutdown::Both);
+        match self.cgroup.take() {
+            Some(cgroup) => Ok(cgroup.remove()?),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.teardown();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Routes each reply from the init to the command waiting for it.
+fn dispatch(control: RawFd, waiters: &Waiters) {
+    let mut buffer = Vec::new();
+    while let Ok(Some((reply, _))) = protocol::receive::<Reply>(control, &mut buffer) {
+        let id = match &reply {
+            Reply::Started { id, .. } | Reply::SpawnFailed { id, .. } | Reply::Exited { id, .. } => *id,
+            Reply::Ready { .. } | Reply::SetupFailed { .. } => continue,
+        };
+        if let Some(waiter) = lock(waiters).get(&id) {
+            let _ = waiter.send(reply);
+        }
+    }
+    // The init is gone: every waiter learns it from its closed channel.
+    lock(waiters).clear();
+}
+
+/// The monitor: the first child, in the new namespaces but not in the new PID namespace (the
+/// kernel puts only its children there); it forks the init and waits for it.
+fn monitor_main(spec: InitSpec, go: OwnedFd, ready: OwnedFd) -> ! {
+    // Descriptors of the host (other sandboxes' sockets, other commands' pipes) must not live on
+    // in this sandbox: they would keep those open after their owners closed them.
+    process::close_descriptors_except(&[go.as_raw_fd(), ready.as_raw_fd(), spec.control.as_raw_fd()]);
+    let mut go = std::fs::File::from(go);
+    let mut ready = std::fs::File::from(ready);
+    let mut byte = [0u8; 1];
+    if go.read_exact(&mut byte).is_err() {
+        process::exit_now(1);
+    }
+    let namespaces = CloneFlags::CLONE_NEWUSER
+        | CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWNET
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWCGROUP;
+    if nix::sched::unshare(namespaces).is_err() {
+        process::exit_now(1);
+    }
+    // The host writes our uid and gid maps now.
+    if ready.write_all(b"u").is_err() || go.read_exact(&mut byte).is_err() {
+        process::exit_now(1);
+    }
+    // Root of the new user namespace (mapped to an unprivileged host uid), so files we create
+    // have an owner the namespace knows.
+    let root = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
+    if nix::unistd::setresgid(root.0, root.0, root.0).is_err()
+        || nix::unistd::setresuid(root.1, root.1, root.1).is_err()
+    {
+        process::exit_now(1);
+    }
+    match process::fork() {
+        Ok(Forked::Child) => {
+            drop((go, ready));
+            init::run(spec)
+        }
+        Ok(Forked::Parent(init_pid)) => {
+            let _ = ready.write_all(&init_pid.as_raw().to_ne_bytes());
+            drop((go, ready, spec));
+            let status = nix::sys::wait::waitpid(init_pid, None);
+            let code = match status {
+                Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => code,
+                _ => 1,
+            };
+            process::exit_now(code)
+        }
+        Err(_) => process::exit_now(1),
+    }
+}
+
+/// How uids and gids inside map to the host.
+#[derive(Debug, Clone, Copy)]
+struct IdMapping {
+    /// First host uid of the sandbox's range (inner 0 maps here).
+    host_base: u32,
+    /// How many ids are mapped.
+    count: u32,
+    /// The uid commands run as, inside.
+    command_uid: u32,
+    /// The gid commands run as, inside.
+    command_gid: u32,
+}
+
+impl IdMapping {
+    /// As root: a random one of 4096 ranges of 65536 subordinate ids from 2^28 up, so a sandbox's
+    /// root is never host root and two sandboxes rarely share ids. Otherwise: our own uid alone.
+    fn choose() -> Self {
+        if nix::unistd::geteuid().is_root() {
+            let slot = random_u32() % 4096;
+            Self {
+                host_base: 0x1000_0000 + slot * 0x1_0000,
+                count: 0x1_0000,
+                command_uid: SANDBOX_UID,
+                command_gid: SANDBOX_GID,
+            }
+        } else {
+            Self { host_base: nix::unistd::geteuid().as_raw(), count: 1, command_uid: 0, command_gid: 0 }
+        }
+    }
+
+    fn write(&self, pid: i32) -> Result<(), Error> {
+        let map = format!("0 {} {}\n", self.host_base, self.count);
+        if self.count == 1 {
+            std::fs::write(format!("/proc/{pid}/setgroups"), "deny").map_err(io_setup("write setgroups"))?;
+            let gid = format!("0 {} 1\n", nix::unistd::getegid().as_raw());
+            std::fs::write(format!("/proc/{pid}/gid_map"), gid).map_err(io_setup("write gid_map"))?;
+        } else {
+            std::fs::write(format!("/proc/{pid}/gid_map"), &map).map_err(io_setup("write gid_map"))?;
+        }
+        std::fs::write(format!("/proc/{pid}/uid_map"), &map).map_err(io_setup("write uid_map"))
+    }
+}
+
+fn random_u32() -> u32 {
+    let mut bytes = [0u8; 4];
+    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).is_err() {
+        // No randomness: fall back to something that still differs between processes.
+        return std::process::id().wrapping_mul(2_654_435_761);
+    }
+    u32::from_ne_bytes(bytes)
+}
+
+fn validate_name(name: &str) -> Result<(), Error> {
+    let valid = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if valid { Ok(()) } else { Err(Error::InvalidName(name.to_owned())) }
+}
+
+fn setup(stage: &'static str) -> impl FnOnce(nix::errno::Errno) -> Error {
+    move |errno| Error::Setup { stage: stage.to_owned(), error: errno.desc().to_owned() }
+}
+
+fn io_setup(stage: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+    move |error| Error::Setup { stage: stage.to_owned(), error: error.to_string() }
+}
+
+fn exec_error(stage: &'static str) -> impl FnOnce(nix::errno::Errno) -> Error {
+    move |errno| Error::Exec(format!("{stage}: {}", errno.desc()))
+}

@@ -1,0 +1,162 @@
+//! fork, wait4, execve and the few process-level calls nix does not wrap safely.
+
+use std::ffi::CString;
+use std::os::fd::RawFd;
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+/// Which side of a fork this is.
+pub(crate) enum Forked {
+    /// The new process.
+    Child,
+    /// The old one, with the new one's PID.
+    Parent(Pid),
+}
+
+/// `fork(2)`.
+///
+/// The child of a multi-threaded process holds only the calling thread: it must not wait on a
+/// lock another thread may have held (stdout, a `Mutex`, the allocator of a non-glibc libc). The
+/// callers in this crate only do system calls and small allocations in the child (glibc's `fork`
+/// resets its allocator's locks), then `execve` or `_exit`.
+pub(crate) fn fork() -> Result<Forked, Errno> {
+    // SAFETY: see above; every caller's child path is audited for fork safety and ends in
+    // `execve` or `exit_now`, never returning into code that could touch another thread's state.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Child => Ok(Forked::Child),
+        nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent(child)),
+    }
+}
+
+/// Ends this process at once, without running destructors or atexit handlers (which would flush
+/// buffers shared with the parent after a fork).
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: `_exit` has no preconditions; it never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// A reaped child: its PID, how it ended, and its resource usage.
+pub(crate) struct Reaped {
+    pub(crate) pid: i32,
+    pub(crate) code: Option<i32>,
+    pub(crate) signal: Option<i32>,
+    pub(crate) cpu_us: u64,
+    pub(crate) max_rss_kib: u64,
+}
+
+/// `wait4(pid, WNOHANG)`: reaps one ended child (`pid` -1 for any), if there is one.
+pub(crate) fn reap(pid: i32) -> Option<Reaped> {
+    let mut status = 0;
+    // SAFETY: an all-zero `rusage` is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are to live, writable locals of the right types.
+    let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+    if reaped <= 0 {
+        return None;
+    }
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    let signal = libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status));
+    let micros = |tv: libc::timeval| {
+        u64::try_from(tv.tv_sec)
+            .unwrap_or(0)
+            .saturating_mul(1_000_000)
+            .saturating_add(u64::try_from(tv.tv_usec).unwrap_or(0))
+    };
+    Some(Reaped {
+        pid: reaped,
+        code,
+        signal,
+        cpu_us: micros(usage.ru_utime).saturating_add(micros(usage.ru_stime)),
+        max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+    })
+}
+
+/// Restores the default disposition of every signal and unblocks them all: a command must not
+/// inherit the host's ignored `SIGPIPE` (Rust ignores it) or the init's blocked `SIGCHLD`.
+pub(crate) fn reset_signals() {
+    for signal in 1..libc::SIGRTMAX() {
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL for a valid signal number has no memory-safety conditions.
+        unsafe {
+            libc::signal(signal, libc::SIG_DFL);
+        }
+    }
+    // SAFETY: an empty set is a valid mask; the old-mask pointer may be null.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Closes every descriptor from `first` up, except `keep`.
+pub(crate) fn close_descriptors_from(first: RawFd, keep: RawFd) {
+    let first = first.max(0) as libc::c_uint;
+    let keep = keep as libc::c_uint;
+    // SAFETY: close_range only closes descriptors; the caller owns every descriptor in the range
+    // (it is the child of a fork about to exec).
+    unsafe {
+        if keep >= first {
+            if keep > first {
+                libc::syscall(libc::SYS_close_range, first, keep - 1, 0);
+            }
+            libc::syscall(libc::SYS_close_range, keep + 1, libc::c_uint::MAX, 0);
+        } else {
+            libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, 0);
+        }
+    }
+}
+
+/// Closes every descriptor from 3 up except those in `keep`.
+pub(crate) fn close_descriptors_except(keep: &[RawFd]) {
+    let mut keep: Vec<libc::c_uint> = keep.iter().filter_map(|&fd| libc::c_uint::try_from(fd).ok()).collect();
+    keep.sort_unstable();
+    let mut next: libc::c_uint = 3;
+    for fd in keep {
+        if fd > next {
+            // SAFETY: closes only descriptors this (freshly forked) process owns and does not keep.
+            unsafe { libc::syscall(libc::SYS_close_range, next, fd - 1, 0) };
+        }
+        next = next.max(fd.saturating_add(1));
+    }
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_close_range, next, libc::c_uint::MAX, 0) };
+}
+
+/// `execvpe(3)`: runs `argv[0]` (searched on the `PATH` of `env`), or returns the error.
+pub(crate) fn exec(argv: &[CString], env: &[CString]) -> Errno {
+    match nix::unistd::execvpe(&argv[0], argv, env) {
+        Ok(never) => match never {},
+        Err(errno) => errno,
+    }
+}
+
+/// Brings the loopback interface of the current network namespace up.
+pub(crate) fn loopback_up() -> Result<(), Errno> {
+    // SAFETY: a plain datagram socket; the descriptor is owned below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    let socket = crate::sys::adopt_fd(fd);
+    // SAFETY: an all-zero ifreq is valid; the name fits (3 bytes + NUL of IFNAMSIZ).
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in request.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    use std::os::fd::AsRawFd;
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write `request`, a live ifreq.
+    unsafe {
+        if libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) < 0 {
+            return Err(Errno::last());
+        }
+        request.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        if libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) < 0 {
+            return Err(Errno::last());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,215 @@
+//! The guarded [`Sandbox`]: every operation passes the [`Enforcer`] and is audited before the
+//! executor sees it.
+
+use std::ffi::{OsStr, OsString};
+use std::sync::Arc;
+
+use sandguard_audit::{NewEvent, Outcome, Usage};
+use sandguard_exec::{Command, Output, SandboxConfig, Stream};
+use sandguard_policy::{Action, CommandSpec, ExecRequest, Grant, ResourceLimits, SandboxId, SecretRedactor};
+
+use crate::{Enforcer, Error, Permit};
+
+/// A sandbox whose every operation is authorized by an [`Enforcer`] and recorded in its audit
+/// log; denied operations never reach the executor, and output passes the secret redactor.
+#[derive(Debug)]
+pub struct Sandbox {
+    enforcer: Arc<Enforcer>,
+    actor: String,
+    id: SandboxId,
+    inner: sandguard_exec::Sandbox,
+}
+
+/// What one command did, its output redacted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecResult {
+    /// The executor's report; `stdout` and `stderr` are redacted.
+    pub output: Output,
+    /// The audit record of the decision that allowed the command.
+    pub audit_seq: u64,
+}
+
+impl Sandbox {
+    /// Creates a sandbox for `actor` under the policy's limits, and records `sandbox.create`.
+    ///
+    /// # Errors
+    /// [`Error::Exec`] when the sandbox cannot be built (the failure is recorded with outcome
+    /// `error`); [`Error::Audit`] when the event cannot be recorded.
+    pub fn create(enforcer: Arc<Enforcer>, actor: &str, id: SandboxId) -> Result<Self, Error> {
+        let limits = *enforcer.policy().limits();
+        Self::create_with_limits(enforcer, actor, id, limits)
+    }
+
+    /// As [`create`](Self::create), with the sandbox-wide limits given (each must already be
+    /// within the policy: use a [`Permit`] for `Exec` to get them).
+    ///
+    /// # Errors
+    /// As [`create`](Self::create).
+    pub fn create_with_limits(
+        enforcer: Arc<Enforcer>,
+        actor: &str,
+        id: SandboxId,
+        limits: ResourceLimits,
+    ) -> Result<Self, Error> {
+        let config = SandboxConfig::new(id.as_str(), limits);
+        let created = sandguard_exec::Sandbox::create(&config);
+        let mut event =
+            NewEvent::new(actor, "sandbox.create", if created.is_ok() { Outcome::Allowed } else { Outcome::Error })
+                .sandbox(id.as_str())
+                .detail("memory_bytes", limits.memory)
+                .detail("pids", limits.pids)
+                .detail("disk_bytes", limits.disk);
+        match &created {
+            Ok(inner) => {
+                event = event.detail("landlock_abi", inner.landlock_abi()).detail("cgroup", inner.has_cgroup());
+            }
+            Err(error) => event = event.reason("SANDBOX_CREATE_FAILED", error.to_string()),
+        }
+        enforcer.audit().record(event)?;
+        let inner = created?;
+        Ok(Self { enforcer, actor: actor.to_owned(), id, inner })
+    }
+
+    /// The sandbox's ID.
+    pub fn id(&self) -> &SandboxId {
+        &self.id
+    }
+
+    /// The executor's sandbox, for operations the facade does not wrap yet.
+    pub fn executor(&self) -> &sandguard_exec::Sandbox {
+        &self.inner
+    }
+
+    /// Authorizes and runs a command, collecting its (redacted) output.
+    ///
+    /// # Errors
+    /// [`Error::Denied`] when the policy refuses (nothing runs); [`Error::Exec`] when the command
+    /// cannot be started; [`Error::Audit`] when a record cannot be written.
+    pub fn exec(&self, request: &ExecRequest<'_>, stdin: &[u8]) -> Result<ExecResult, Error> {
+        let mut ignore = |_: Stream, _: &[u8]| {};
+        self.run(request, stdin, &mut ignore, true)
+    }
+
+    /// Authorizes and runs a command, handing each (redacted) chunk of output to `sink` as it
+    /// arrives. A secret split across two chunks can escape redaction; keep secrets out of
+    /// sandboxes rather than relying on it.
+    ///
+    /// # Errors
+    /// As [`exec`](Self::exec).
+    pub fn exec_streaming(
+        &self,
+        request: &ExecRequest<'_>,
+        stdin: &[u8],
+        sink: &mut dyn FnMut(Stream, &[u8]),
+    ) -> Result<ExecResult, Error> {
+        self.run(request, stdin, sink, false)
+    }
+
+    fn run(
+        &self,
+        request: &ExecRequest<'_>,
+        stdin: &[u8],
+        sink: &mut dyn FnMut(Stream, &[u8]),
+        collect: bool,
+    ) -> Result<ExecResult, Error> {
+        let permit = self.enforcer.authorize(&self.actor, Some(&self.id), &Action::Exec(*request))?;
+        let command = self.command(request, stdin, &permit);
+        let redactor = self.redactor(request);
+        let mut redacting = |stream: Stream, chunk: &[u8]| sink(stream, &redactor.redact_bytes(chunk));
+        let result =
+            if collect { self.inner.exec(&command) } else { self.inner.exec_streaming(&command, &mut redacting) };
+        let mut event = NewEvent::new(&self.actor, "exec.result", Outcome::Allowed)
+            .sandbox(self.id.as_str())
+            .detail("permit_seq", permit.audit_seq());
+        let output = match result {
+            Ok(mut output) => {
+                output.stdout = redactor.redact_bytes(&output.stdout).into_owned();
+                output.stderr = redactor.redact_bytes(&output.stderr).into_owned();
+                event = event
+                    .detail("exit_code", output.exit_code)
+                    .detail("signal", output.signal)
+                    .detail("timed_out", output.timed_out)
+                    .detail("truncated", output.truncated)
+                    .usage(
+                        Usage::new()
+                            .wall_ms(millis(output.duration))
+                            .cpu_ms(millis(output.cpu_time))
+                            .memory_peak_bytes(output.peak_memory_bytes)
+                            .stdout_bytes(output.output_bytes),
+                    );
+                Ok(output)
+            }
+            Err(error) => {
+                event = NewEvent::new(&self.actor, "exec.result", Outcome::Error)
+                    .sandbox(self.id.as_str())
+                    .detail("permit_seq", permit.audit_seq())
+                    .reason("EXEC_FAILED", error.to_string());
+                Err(Error::Exec(error))
+            }
+        };
+        self.enforcer.audit().record(event)?;
+        output.map(|output| ExecResult { output, audit_seq: permit.audit_seq() })
+    }
+
+    fn command(&self, request: &ExecRequest<'_>, stdin: &[u8], permit: &Permit) -> Command {
+        let (limits, cwd) = match permit.grant() {
+            Grant::Exec { limits, cwd } => (*limits, cwd.clone()),
+            _ => (*self.enforcer.policy().limits(), None),
+        };
+        let argv: Vec<OsString> = match request.command {
+            CommandSpec::Shell(line) => vec!["/bin/sh".into(), "-c".into(), line.into()],
+            CommandSpec::Argv(argv) => argv.to_vec(),
+        };
+        let mut command = Command::new(argv, &limits);
+        for (name, value) in request.env {
+            command.env.retain(|(existing, _)| existing != OsStr::new(name));
+            command.env.push((name.into(), value.into()));
+        }
+        if let Some(cwd) = cwd {
+            command.cwd = cwd;
+        }
+        command.stdin = stdin.to_vec();
+        command
+    }
+
+    /// The policy's credential patterns plus the values of this command's secret variables.
+    fn redactor(&self, request: &ExecRequest<'_>) -> SecretRedactor {
+        let policy = self.enforcer.policy();
+        let mut builder = SecretRedactor::builder().patterns(policy.redact_patterns());
+        for (name, value) in request.env {
+            // Values shorter than the redactor's minimum would turn ordinary text into
+            // placeholders; they are left to the patterns.
+            let secret = policy.secret_env().iter().any(|secret| secret == name);
+            if secret && value.len() >= SecretRedactor::MIN_SECRET_LEN {
+                builder = match builder.secret(name.clone(), value.as_bytes()) {
+                    Ok(next) => next,
+                    // Only a value that spells a placeholder is refused here; start again
+                    // with the patterns rather than run with a half-built redactor.
+                    Err(_) => SecretRedactor::builder().patterns(policy.redact_patterns()),
+                };
+            }
+        }
+        builder.build().unwrap_or_default()
+    }
+
+    /// Kills everything in the sandbox and removes it; records `sandbox.destroy`.
+    ///
+    /// # Errors
+    /// [`Error::Exec`] when cleanup failed (recorded); [`Error::Audit`] when the record fails.
+    pub fn destroy(self) -> Result<(), Error> {
+        let Self { enforcer, actor, id, inner } = self;
+        let destroyed = inner.destroy();
+        let mut event =
+            NewEvent::new(&actor, "sandbox.destroy", if destroyed.is_ok() { Outcome::Allowed } else { Outcome::Error })
+                .sandbox(id.as_str());
+        if let Err(error) = &destroyed {
+            event = event.reason("SANDBOX_DESTROY_FAILED", error.to_string());
+        }
+        enforcer.audit().record(event)?;
+        destroyed.map_err(Error::Exec)
+    }
+}
+
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
