@@ -300,3 +300,15 @@ fn argv_is_passed_without_a_shell() {
     let output = sandbox.exec(&Command::new(args, &limits())).expect("runs");
     assert_eq!(stdout(&output), "$(id)|a b|'|");
 }
+
+#[test]
+fn stdin_is_fed_then_closed() {
+    let sandbox = sandbox();
+    let mut command = Command::new(["cat"], &limits());
+    command.timeout = Duration::from_secs(5);
+    let empty = sandbox.exec(&command).expect("runs");
+    assert!(!empty.timed_out, "with no input, stdin is at EOF at once");
+    command.stdin = b"fed through stdin".to_vec();
+    let fed = sandbox.exec(&command).expect("runs");
+    assert_eq!(stdout(&fed), "fed through stdin");
+}

@@ -133,6 +133,35 @@ pub struct Output {
 
 type Waiters = Arc<Mutex<HashMap<u64, Sender<Reply>>>>;
 
+/// A started command: its pipes, and the channel its end is reported on.
+#[derive(Debug)]
+pub(crate) struct Spawned {
+    /// Its PID inside the sandbox.
+    pub(crate) pid: i32,
+    /// The write end of its stdin (take it to feed or close it).
+    pub(crate) stdin: Option<OwnedFd>,
+    /// The read end of its stdout.
+    pub(crate) stdout: OwnedFd,
+    /// The read end of its stderr.
+    pub(crate) stderr: OwnedFd,
+    /// Where the init's `Exited` report arrives.
+    pub(crate) replies: Receiver<Reply>,
+    pub(crate) registration: Registration,
+}
+
+/// Keeps a command's reply channel registered; deregisters it when dropped.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    pub(crate) id: u64,
+    waiters: Waiters,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        lock(&self.waiters).remove(&self.id);
+    }
+}
+
 /// A running sandbox. Dropping it destroys it.
 #[derive(Debug)]
 pub struct Sandbox {
@@ -232,9 +261,6 @@ impl Sandbox {
     fn start(&mut self, mapping: IdMapping, go_write: OwnedFd, ready_read: OwnedFd) -> Result<(), Error> {
         let mut go = std::fs::File::from(go_write);
         let mut ready = std::fs::File::from(ready_read);
-        if let Some(cgroup) = &self.cgroup {
-            cgroup.add_pid(self.monitor.as_raw())?;
-        }
         go.write_all(b"c").map_err(io_setup("start the sandbox"))?;
         let mut byte = [0u8; 1];
         ready.read_exact(&mut byte).map_err(io_setup("create namespaces (unshare)"))?;
@@ -244,8 +270,28 @@ impl Sandbox {
         ready.read_exact(&mut pid).map_err(io_setup("fork the sandbox init"))?;
         self.init_pid = i32::from_ne_bytes(pid);
 
-        let mut buffer = Vec::new();
-        match protocol::receive::<Reply>(self.control.as_raw_fd(), &mut buffer) {
+        // Moving a process into a cgroup v1 hierarchy can wait for an RCU grace period (10 ms
+        // and more): do it while the init builds its root, and before any command can start
+        // (commands are only sent after this returns). The init forks nothing before Ready, so
+        // every process of the sandbox is born inside the cgroup.
+        let control = self.control.as_raw_fd();
+        let init_pid = self.init_pid;
+        let (attached, ready_reply) = std::thread::scope(|scope| {
+            let attach = scope.spawn(|| self.cgroup.as_ref().map_or(Ok(()), |cgroup| cgroup.add_pid(init_pid)));
+            let mut buffer = Vec::new();
+            let reply = protocol::receive::<Reply>(control, &mut buffer);
+            (attach.join(), reply)
+        });
+        match attached {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(Error::Setup {
+                    stage: "join the cgroup".into(),
+                    error: "the attaching thread panicked".into(),
+                });
+            }
+        }
+        match ready_reply {
             Ok(Some((Reply::Ready { landlock_abi }, _))) => self.landlock_abi = landlock_abi,
             Ok(Some((Reply::SetupFailed { stage, error }, _))) => return Err(Error::Setup { stage, error }),
             Ok(_) => {
@@ -325,26 +371,22 @@ impl Sandbox {
     /// # Errors
     /// As [`exec`](Self::exec).
     pub fn exec_streaming(&self, command: &Command, sink: &mut dyn FnMut(Stream, &[u8])) -> Result<Output, Error> {
+        let started = Instant::now();
+        let spawned = self.spawn_raw(command)?;
+        self.run(spawned, command, sink, started)
+    }
+
+    /// Starts `command` and hands back its pipes and the channel its end is reported on; the
+    /// building block of [`exec`](Self::exec), background processes and sessions.
+    pub(crate) fn spawn_raw(&self, command: &Command) -> Result<Spawned, Error> {
         if self.destroyed {
             return Err(Error::Gone);
         }
-        let started = Instant::now();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (sender, replies) = mpsc::channel();
         lock(&self.waiters).insert(id, sender);
-        let result = self.run(id, command, &replies, sink, started);
-        lock(&self.waiters).remove(&id);
-        result
-    }
-
-    fn run(
-        &self,
-        id: u64,
-        command: &Command,
-        replies: &Receiver<Reply>,
-        sink: &mut dyn FnMut(Stream, &[u8]),
-        started: Instant,
-    ) -> Result<Output, Error> {
+        // From here on, dropping `registration` deregisters the waiter, whatever fails.
+        let registration = Registration { id, waiters: Arc::clone(&self.waiters) };
         let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(exec_error("pipe"));
         let (stdin_read, stdin_write) = pipe()?;
         let (stdout_read, stdout_write) = pipe()?;
@@ -359,23 +401,46 @@ impl Sandbox {
         protocol::send(self.control.as_raw_fd(), &request, &fds)
             .map_err(|error| Error::Exec(format!("send: {error}")))?;
         drop((stdin_read, stdout_write, stderr_write));
-
-        let deadline = started + command.timeout;
-        match replies.recv_timeout(Duration::from_secs(10)) {
-            Ok(Reply::Started { .. }) => {}
+        let pid = match replies.recv_timeout(Duration::from_secs(10)) {
+            Ok(Reply::Started { pid, .. }) => pid,
             Ok(Reply::SpawnFailed { error, .. }) => return Err(Error::Spawn(error)),
             Ok(other) => return Err(Error::Exec(format!("unexpected reply {other:?}"))),
             Err(_) => return Err(Error::Gone),
-        }
+        };
+        Ok(Spawned { pid, stdin: Some(stdin_write), stdout: stdout_read, stderr: stderr_read, replies, registration })
+    }
+
+    /// Sends `signal` to every process of a spawned command's session.
+    pub(crate) fn signal_command(&self, id: u64, signal: i32) -> Result<(), Error> {
+        protocol::send(self.control.as_raw_fd(), &Request::Kill { id, signal }, &[])
+            .map_err(|error| Error::Exec(format!("send: {error}")))
+    }
+
+    fn run(
+        &self,
+        spawned: Spawned,
+        command: &Command,
+        sink: &mut dyn FnMut(Stream, &[u8]),
+        started: Instant,
+    ) -> Result<Output, Error> {
+        let Spawned { stdin: stdin_write, stdout: stdout_read, stderr: stderr_read, replies, registration, .. } =
+            spawned;
+        let id = registration.id;
+        let replies = &replies;
+        let deadline = started + command.timeout;
         // Input goes from its own thread, so a command that writes before it reads cannot
-        // deadlock against us.
+        // deadlock against us; with no input, stdin is closed at once (EOF).
         let stdin = command.stdin.clone();
-        let feeder = (!stdin.is_empty()).then(|| {
-            std::thread::spawn(move || {
-                let mut pipe = std::fs::File::from(stdin_write);
+        let feeder = match stdin_write {
+            Some(pipe) if !stdin.is_empty() => Some(std::thread::spawn(move || {
+                let mut pipe = std::fs::File::from(pipe);
                 let _ = pipe.write_all(&stdin);
-            })
-        });
+            })),
+            unused => {
+                drop(unused);
+                None
+            }
+        };
 
         let mut output = Output::default();
         let mut streams = [(Some(stdout_read), Stream::Stdout), (Some(stderr_read), Stream::Stderr)];
@@ -407,7 +472,7 @@ impl Sandbox {
             if now >= deadline && !kill_sent {
                 output.timed_out = true;
                 kill_sent = true;
-                let _ = protocol::send(self.control.as_raw_fd(), &Request::Kill { id, signal: libc::SIGKILL }, &[]);
+                let _ = self.signal_command(id, libc::SIGKILL);
             }
             if kill_sent && now >= deadline + Duration::from_secs(2) {
                 break;
