@@ -192,6 +192,30 @@ impl Sandbox {
         builder.build().unwrap_or_default()
     }
 
+    /// Authorizes and reads a file inside the sandbox (at most the policy's file size).
+    ///
+    /// # Errors
+    /// [`Error::Denied`] for a path outside the policy's roots; [`Error::Exec`] when the file
+    /// cannot be read (missing, a symlink leading nowhere inside the root, too large, ...).
+    pub fn read_file(&self, path: &OsStr) -> Result<Vec<u8>, Error> {
+        let permit = self.enforcer.authorize(&self.actor, Some(&self.id), &Action::ReadFile { path })?;
+        let Grant::ReadFile { path } = permit.grant() else { return Err(unexpected_grant()) };
+        let max = self.enforcer.policy().limits().file_size;
+        Ok(self.inner.files()?.read(path, max).map_err(sandguard_exec::Error::from)?)
+    }
+
+    /// Authorizes and writes a file inside the sandbox, owned by the sandbox's user.
+    ///
+    /// # Errors
+    /// [`Error::Denied`] for a path outside the roots or data over the file size limit;
+    /// [`Error::Exec`] when the write fails (a symlink as the last component is refused).
+    pub fn write_file(&self, path: &OsStr, data: &[u8], mode: Option<u32>) -> Result<(), Error> {
+        let len = u64::try_from(data.len()).unwrap_or(u64::MAX);
+        let permit = self.enforcer.authorize(&self.actor, Some(&self.id), &Action::WriteFile { path, len })?;
+        let Grant::WriteFile { path } = permit.grant() else { return Err(unexpected_grant()) };
+        Ok(self.inner.files()?.write(path, data, mode).map_err(sandguard_exec::Error::from)?)
+    }
+
     /// Kills everything in the sandbox and removes it; records `sandbox.destroy`.
     ///
     /// # Errors
@@ -208,6 +232,11 @@ impl Sandbox {
         enforcer.audit().record(event)?;
         destroyed.map_err(Error::Exec)
     }
+}
+
+/// A permit for one action always carries that action's grant; this is the error if it ever did not.
+fn unexpected_grant() -> Error {
+    Error::Exec(sandguard_exec::Error::Exec("the permit does not match the operation".to_owned()))
 }
 
 fn millis(duration: std::time::Duration) -> u64 {

@@ -312,3 +312,39 @@ fn stdin_is_fed_then_closed() {
     let fed = sandbox.exec(&command).expect("runs");
     assert_eq!(stdout(&fed), "fed through stdin");
 }
+
+#[test]
+fn symlink_and_dotdot_escapes_through_the_file_api_fail() {
+    let marker = unique("escape");
+    let host_file = Path::new("/tmp").join(&marker);
+    std::fs::write(&host_file, "HOST-ONLY").expect("host file");
+    let sandbox = sandbox();
+    let setup = sh(
+        &sandbox,
+        &format!(
+            "ln -s /tmp/{marker} /workspace/to-host && ln -s / /workspace/root && ln -s ../../../.. /workspace/up"
+        ),
+    );
+    assert_eq!(setup.exit_code, Some(0), "{}", String::from_utf8_lossy(&setup.stderr));
+    let files = sandbox.files().expect("file operations");
+
+    // Reading through links and `..` reaches only the sandbox's own files.
+    for path in [
+        format!("/workspace/to-host"),
+        format!("/workspace/root/tmp/{marker}"),
+        format!("/workspace/../../tmp/{marker}"),
+        format!("/workspace/up/tmp/{marker}"),
+    ] {
+        let read = files.read(Path::new(&path), 1 << 20);
+        assert!(read.as_deref().map_or(true, |bytes| bytes != b"HOST-ONLY"), "{path} reached the host file");
+    }
+    // Writing through a final-component link is refused; through a directory link it lands inside.
+    assert!(files.write(Path::new("/workspace/to-host"), b"OVERWRITTEN", None).is_err());
+    files.write(Path::new(&format!("/workspace/root/tmp/{marker}")), b"inside", None).expect("write inside");
+    files.write(Path::new(&format!("/workspace/up/../../etc/{marker}")), b"x", None).ok();
+    assert_eq!(std::fs::read_to_string(&host_file).expect("host file"), "HOST-ONLY", "the host file is untouched");
+    assert!(!Path::new("/etc").join(&marker).exists(), "nothing was created in the host's /etc");
+    let inside = sh(&sandbox, &format!("cat /tmp/{marker}; echo; stat -c %U /tmp/{marker}"));
+    assert_eq!(stdout(&inside), "inside\nsandbox\n", "the write landed in the sandbox, owned by its user");
+    let _ = std::fs::remove_file(&host_file);
+}

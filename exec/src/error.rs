@@ -7,6 +7,9 @@ pub enum Error {
     /// A cgroup operation failed (or the cgroup controllers the sandbox needs are missing).
     #[error(transparent)]
     Cgroup(#[from] crate::cgroup::CgroupError),
+    /// A file operation inside the sandbox failed or was refused.
+    #[error(transparent)]
+    File(#[from] crate::files::FileError),
     /// Hardening a process (seccomp, Landlock, capabilities, rlimits) could not be prepared.
     #[error("cannot prepare process hardening: {0}")]
     Hardening(String),

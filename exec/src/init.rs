@@ -191,6 +191,9 @@ fn start_command(
             return format!("dup2: {}", errno.desc());
         }
     }
+    // The originals are closed below by number (one may even be 0, 1 or 2 by now); their owners
+    // must not close them a second time.
+    std::mem::forget((stdin, stdout, stderr));
     if let Err(errno) = nix::unistd::chdir(cwd.as_c_str()) {
         return format!("chdir {}: {}", cwd.to_string_lossy(), errno.desc());
     }

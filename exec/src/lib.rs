@@ -12,10 +12,13 @@
 
 pub mod cgroup;
 pub mod error;
+pub mod files;
 mod init;
+pub mod process;
 mod protocol;
 mod rootfs;
 mod sandbox;
+pub mod session;
 #[allow(unsafe_code)]
 mod sys;
 

@@ -20,6 +20,7 @@ use sandguard_policy::ResourceLimits;
 
 use crate::cgroup::{Cgroup, CgroupLimits, CgroupUsage};
 use crate::error::Error;
+use crate::files::FileOps;
 use crate::init::{self, InitSpec};
 use crate::protocol::{self, Reply, Request};
 use crate::rootfs::{SANDBOX_GID, SANDBOX_UID};
@@ -137,6 +138,7 @@ type Waiters = Arc<Mutex<HashMap<u64, Sender<Reply>>>>;
 #[derive(Debug)]
 pub(crate) struct Spawned {
     /// Its PID inside the sandbox.
+    #[allow(dead_code)] // read by background processes (process.rs), being written
     pub(crate) pid: i32,
     /// The write end of its stdin (take it to feed or close it).
     pub(crate) stdin: Option<OwnedFd>,
@@ -174,6 +176,7 @@ pub struct Sandbox {
     cgroup: Option<Cgroup>,
     limits: ResourceLimits,
     landlock_abi: u32,
+    files: Option<FileOps>,
     destroyed: bool,
 }
 
@@ -251,6 +254,7 @@ impl Sandbox {
             cgroup,
             limits,
             landlock_abi: 0,
+            files: None,
             destroyed: false,
         };
         // From here on, `sandbox`'s Drop cleans up whatever fails.
@@ -292,7 +296,13 @@ impl Sandbox {
             }
         }
         match ready_reply {
-            Ok(Some((Reply::Ready { landlock_abi }, _))) => self.landlock_abi = landlock_abi,
+            Ok(Some((Reply::Ready { landlock_abi }, _))) => {
+                self.landlock_abi = landlock_abi;
+                // Opened once, now: the root stays reachable through this descriptor, whatever
+                // later happens to the PID it was found by.
+                let (uid, gid) = mapping.host_ids_of_command_user();
+                self.files = Some(FileOps::open_as_owner(&self.host_root(), uid, gid)?);
+            }
             Ok(Some((Reply::SetupFailed { stage, error }, _))) => return Err(Error::Setup { stage, error }),
             Ok(_) => {
                 return Err(Error::Setup { stage: "sandbox init".into(), error: "ended before it was ready".into() });
@@ -327,6 +337,18 @@ impl Sandbox {
     /// only with `RESOLVE_IN_ROOT`, never with plain path joins.
     pub fn host_root(&self) -> PathBuf {
         crate::rootfs::host_view(self.init_pid)
+    }
+
+    /// File operations inside the sandbox's root, symlink- and `..`-proof (`openat2` with
+    /// `RESOLVE_IN_ROOT`), done from the host; files written are owned by the sandbox's user.
+    ///
+    /// # Errors
+    /// [`Error::Gone`] once the sandbox is destroyed.
+    pub fn files(&self) -> Result<&FileOps, Error> {
+        match &self.files {
+            Some(files) if !self.destroyed => Ok(files),
+            _ => Err(Error::Gone),
+        }
     }
 
     /// The sandbox-wide limits it was created with.
@@ -696,6 +718,11 @@ impl IdMapping {
         } else {
             Self { host_base: nix::unistd::geteuid().as_raw(), count: 1, command_uid: 0, command_gid: 0 }
         }
+    }
+
+    /// The host uid and gid that commands' files belong to.
+    fn host_ids_of_command_user(&self) -> (u32, u32) {
+        (self.host_base.saturating_add(self.command_uid), self.host_base.saturating_add(self.command_gid))
     }
 
     fn write(&self, pid: i32) -> Result<(), Error> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use sandguard::audit::{AuditLog, FileSink, FileSinkOptions, MemorySink};
 use sandguard::exec::Stream;
-use sandguard::policy::{ByteSize, CommandSpec, ExecRequest, HumanDuration, Policy, SandboxId};
+use sandguard::policy::{Action, ByteSize, CommandSpec, ExecRequest, HumanDuration, Policy, SandboxId};
 use sandguard::{Enforcer, Sandbox};
 
 use super::RunArgs;
@@ -67,6 +67,13 @@ fn try_run(args: &RunArgs) -> Result<u8, String> {
         env: &env,
         limits: Some(&limits),
     };
+    // A command the policy refuses must not cost a sandbox: decide first (recording the
+    // refusal), build the sandbox only for an allowed command.
+    let action = Action::Exec(request);
+    if enforcer.policy().authorize(&action).is_err() {
+        let refusal = enforcer.authorize(&actor(), None, &action).err().map(|e| e.to_string());
+        return Err(refusal.unwrap_or_else(|| "the policy refused the command".to_owned()));
+    }
     let id = SandboxId::generate("run").map_err(|e| e.to_string())?;
     let sandbox =
         Sandbox::create_with_limits(Arc::clone(&enforcer), &actor(), id, limits).map_err(|e| e.to_string())?;

@@ -1,0 +1,111 @@
+//! End-to-end tests of `sandguard run`: the command's exit status passes through, 124 means the
+//! timeout fired, 128+N that signal N ended it, 125 that sandguard itself failed or refused.
+//! Needs root (a real sandbox per test).
+
+use std::ffi::OsStr;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn run<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Command::new(env!("CARGO_BIN_EXE_sandguard")).arg("run").args(args).output().expect("sandguard runs")
+}
+
+fn status(output: &Output) -> i32 {
+    output.status.code().expect("exited")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn the_exit_code_and_both_streams_pass_through() {
+    let out = run(["--", "/bin/sh", "-c", "echo out; echo err >&2; exit 7"]);
+    assert_eq!(status(&out), 7, "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "out\n");
+    assert_eq!(text(&out.stderr), "err\n");
+    let ok = run(["--", "python3", "-c", "print(42)"]);
+    assert_eq!(status(&ok), 0);
+    assert_eq!(text(&ok.stdout), "42\n");
+}
+
+#[test]
+fn a_fired_timeout_exits_124() {
+    let started = Instant::now();
+    let out = run(["--timeout", "1s", "--", "/bin/sh", "-c", "sleep 30 & sleep 30"]);
+    assert_eq!(status(&out), 124);
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn death_by_signal_exits_128_plus_the_signal() {
+    let out = run(["--", "/bin/sh", "-c", "kill -TERM $$"]);
+    assert_eq!(status(&out), 128 + 15);
+    let out = run(["--memory", "64MiB", "--", "python3", "-c", "x = bytearray(512 * 1024 * 1024)"]);
+    assert_eq!(status(&out), 128 + 9, "the memory bomb is killed: {}", text(&out.stderr));
+}
+
+#[test]
+fn sandguard_failures_and_refusals_exit_125_with_one_line() {
+    for args in [
+        vec!["--", "/no/such/program"],
+        vec!["--timeout", "1h", "--", "true"],
+        vec!["--timeout", "soon", "--", "true"],
+        vec!["--workdir", "/etc", "--", "true"],
+        vec!["--env", "LD_PRELOAD=/tmp/x.so", "--", "true"],
+        vec!["--env", "NOEQUALS", "--", "true"],
+    ] {
+        let out = run(&args);
+        assert_eq!(status(&out), 125, "{args:?}: {}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        assert!(stderr.starts_with("sandguard: "), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    }
+}
+
+#[test]
+fn no_host_variable_passes_unless_given() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sandguard"))
+        .args(["run", "--env", "GIVEN=yes", "--", "env"])
+        .env("HOST_ONLY_SECRET", "do-not-leak")
+        .output()
+        .expect("runs");
+    assert_eq!(status(&out), 0);
+    let env = text(&out.stdout);
+    assert!(env.contains("GIVEN=yes"), "{env}");
+    assert!(!env.contains("HOST_ONLY_SECRET"), "{env}");
+    assert!(!env.contains("do-not-leak"));
+}
+
+#[test]
+fn workdir_and_audit_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("audit.jsonl");
+    let out = run([
+        OsStr::new("--workdir"),
+        OsStr::new("/tmp"),
+        OsStr::new("--audit-log"),
+        log.as_os_str(),
+        OsStr::new("--"),
+        OsStr::new("pwd"),
+    ]);
+    assert_eq!(status(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "/tmp\n");
+    let events = std::fs::read_to_string(&log).expect("audit log");
+    let actions: Vec<String> = events
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).expect("JSON")["action"].as_str().unwrap_or("").to_owned()
+        })
+        .collect();
+    assert_eq!(actions, ["sandbox.create", "exec", "exec.result", "sandbox.destroy"]);
+    let verify = Command::new(env!("CARGO_BIN_EXE_sandguard"))
+        .args([OsStr::new("audit"), OsStr::new("verify"), log.as_os_str()])
+        .output()
+        .expect("verify runs");
+    assert_eq!(status(&verify), 0, "{}", text(&verify.stdout));
+}
