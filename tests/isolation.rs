@@ -330,7 +330,7 @@ fn symlink_and_dotdot_escapes_through_the_file_api_fail() {
 
     // Reading through links and `..` reaches only the sandbox's own files.
     for path in [
-        format!("/workspace/to-host"),
+        "/workspace/to-host".to_owned(),
         format!("/workspace/root/tmp/{marker}"),
         format!("/workspace/../../tmp/{marker}"),
         format!("/workspace/up/tmp/{marker}"),
