@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -18,7 +18,7 @@ use nix::unistd::Pid;
 use crate::protocol::{self, Reply, Request};
 use crate::rootfs::{self, RootSpec};
 use crate::sys::harden::Hardening;
-use crate::sys::process::{self, Forked};
+use crate::sys::process;
 
 /// What the init needs, prepared by the host before the fork.
 pub(crate) struct InitSpec {
@@ -54,6 +54,11 @@ pub(crate) fn run(mut spec: InitSpec) -> ! {
         Err(_) => 0,
     };
 
+    // From here on the init needs none of the calls the filter refuses; its commands inherit it.
+    if let Err(error) = spec.hardening.confine_self() {
+        fail("seccomp", error.to_string());
+    }
+
     // SIGCHLD arrives through a descriptor, so one poll serves requests and reaping alike.
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
@@ -68,7 +73,12 @@ pub(crate) fn run(mut spec: InitSpec) -> ! {
         process::exit_now(1);
     }
 
-    let mut init = Init { control, commands: HashMap::new(), hardening: &spec.hardening };
+    let mut init = Init {
+        control,
+        commands: HashMap::new(),
+        hardening: &spec.hardening,
+        stack: vec![0; process::CHILD_STACK_BYTES],
+    };
     let mut buffer = Vec::new();
     loop {
         let mut fds =
@@ -98,6 +108,8 @@ struct Init<'a> {
     /// Running commands: PID inside the sandbox → the host's id for it.
     commands: HashMap<i32, u64>,
     hardening: &'a Hardening,
+    /// The stack each command's process starts on, before its `execve`.
+    stack: Vec<u8>,
 }
 
 impl Init<'_> {
@@ -141,7 +153,7 @@ impl Init<'_> {
         }
     }
 
-    fn spawn(&self, argv: &[Vec<u8>], env: &[Vec<u8>], cwd: &[u8], fds: Vec<OwnedFd>) -> Result<i32, String> {
+    fn spawn(&mut self, argv: &[Vec<u8>], env: &[Vec<u8>], cwd: &[u8], fds: Vec<OwnedFd>) -> Result<i32, String> {
         let [stdin, stdout, stderr]: [OwnedFd; 3] =
             fds.try_into().map_err(|_| "an exec request needs exactly three descriptors".to_owned())?;
         let argv: Vec<CString> =
@@ -152,58 +164,94 @@ impl Init<'_> {
         let env: Vec<CString> =
             env.iter().map(|var| rootfs::c_string(var)).collect::<Option<_>>().ok_or("environment with NUL")?;
         let cwd = rootfs::c_string(cwd).ok_or("working directory with NUL")?;
+        let exec = process::ExecArgs::new(&argv, &env);
+        let fds = [&stdin, &stdout, &stderr];
         // The child reports a failure before execve here; execve closes it (CLOEXEC) on success.
         let (report_read, report_write) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|errno| format!("pipe: {}", errno.desc()))?;
-        match process::fork().map_err(|errno| format!("fork: {}", errno.desc()))? {
-            Forked::Child => {
-                let error = start_command(&argv, &env, &cwd, [stdin, stdout, stderr], self.hardening, &report_write);
-                let mut report = std::fs::File::from(report_write);
-                let _ = report.write_all(error.as_bytes());
-                process::exit_now(127);
-            }
-            Forked::Parent(pid) => {
-                drop((stdin, stdout, stderr, report_write));
-                let mut report = String::new();
-                let _ = std::fs::File::from(report_read).read_to_string(&mut report);
-                if report.is_empty() { Ok(pid.as_raw()) } else { Err(report) }
-            }
-        }
+        let hardening = self.hardening;
+        let mut child = || {
+            let mut report = Report::default();
+            start_command(&exec, &cwd, fds, hardening, &report_write, &mut report);
+            let _ = nix::unistd::write(&report_write, report.bytes());
+            127
+        };
+        let spawned = process::spawn_shared(&mut self.stack, &mut child);
+        drop((stdin, stdout, stderr, report_write));
+        let pid = spawned.map_err(|errno| format!("clone: {}", errno.desc()))?;
+        let mut report = String::new();
+        let _ = std::fs::File::from(report_read).read_to_string(&mut report);
+        if report.is_empty() { Ok(pid.as_raw()) } else { Err(report) }
     }
 }
 
-/// The child's side of [`Init::spawn`]: returns only on failure, with what failed.
+/// A failure message written on the child's own stack: the child shares the init's memory and
+/// must not allocate.
+struct Report {
+    buffer: [u8; 512],
+    len: usize,
+}
+
+impl Default for Report {
+    fn default() -> Self {
+        Self { buffer: [0; 512], len: 0 }
+    }
+}
+
+impl Report {
+    fn bytes(&self) -> &[u8] {
+        &self.buffer[..self.len]
+    }
+}
+
+impl std::fmt::Write for Report {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        let room = self.buffer.len() - self.len;
+        let take = text.len().min(room);
+        self.buffer[self.len..self.len + take].copy_from_slice(&text.as_bytes()[..take]);
+        self.len += take;
+        Ok(())
+    }
+}
+
+/// The child's side of [`Init::spawn`]: returns only on failure, having described it in `report`.
+/// Runs in memory shared with the init (see [`process::spawn_shared`]): reads, system calls and
+/// writes to its own stack only.
 fn start_command(
-    argv: &[CString],
-    env: &[CString],
+    exec: &process::ExecArgs<'_>,
     cwd: &CString,
-    [stdin, stdout, stderr]: [OwnedFd; 3],
+    [stdin, stdout, stderr]: [&OwnedFd; 3],
     hardening: &Hardening,
-    report: &OwnedFd,
-) -> String {
+    report_pipe: &OwnedFd,
+    report: &mut Report,
+) {
+    use std::fmt::Write as _;
     process::reset_signals();
     // Its own session and process group: a timeout kills the command with everything it started.
     if let Err(errno) = nix::unistd::setsid() {
-        return format!("setsid: {}", errno.desc());
+        let _ = write!(report, "setsid: {}", errno.desc());
+        return;
     }
-    for (fd, target) in [(&stdin, 0), (&stdout, 1), (&stderr, 2)] {
+    for (fd, target) in [(stdin, 0), (stdout, 1), (stderr, 2)] {
         if let Err(errno) = dup_onto(fd, target) {
-            return format!("dup2: {}", errno.desc());
+            let _ = write!(report, "dup2: {}", errno.desc());
+            return;
         }
     }
-    // The originals are closed below by number (one may even be 0, 1 or 2 by now); their owners
-    // must not close them a second time.
-    std::mem::forget((stdin, stdout, stderr));
     if let Err(errno) = nix::unistd::chdir(cwd.as_c_str()) {
-        return format!("chdir {}: {}", cwd.to_string_lossy(), errno.desc());
+        let _ = write!(report, "chdir {:?}: {}", cwd, errno.desc());
+        return;
     }
     // Hardening needs the Landlock ruleset descriptor; it is close-on-exec, like the report pipe.
     if let Err(error) = hardening.apply_in_child() {
-        return format!("hardening: {error}");
+        let _ = write!(report, "hardening: {error}");
+        return;
     }
-    process::close_descriptors_from(3, report.as_raw_fd());
-    let errno = process::exec(argv, env);
-    format!("execve {}: {}", argv[0].to_string_lossy(), errno.desc())
+    // The originals (one may be 0, 1 or 2 by now) are closed by number; the init's own copies
+    // are untouched, the descriptor table being the child's own.
+    process::close_descriptors_from(3, report_pipe.as_raw_fd());
+    let errno = exec.exec();
+    let _ = write!(report, "execve {:?}: {}", exec.program(), errno.desc());
 }
 
 fn dup_onto(fd: &OwnedFd, target: i32) -> Result<(), nix::errno::Errno> {
