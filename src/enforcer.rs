@@ -55,7 +55,9 @@ pub struct Enforcer {
     audit: AuditLog,
     rate_limit: Option<RateLimit>,
     lockout: Option<Lockout>,
-    redactor: SecretRedactor,
+    /// Built on first use: compiling the credential patterns takes about a millisecond that a
+    /// short-lived program can spend building its sandbox instead.
+    redactor: std::sync::OnceLock<SecretRedactor>,
 }
 
 impl Enforcer {
@@ -103,7 +105,7 @@ impl Enforcer {
             Err((denial, locked_now)) => {
                 // Guards quote what they refused (an unparsable URL, say), so the message passes
                 // the redactor like the details do.
-                event = event.reason(denial.code(), self.redactor.redact(&denial.message()).into_owned());
+                event = event.reason(denial.code(), self.redactor().redact(&denial.message()).into_owned());
                 if *locked_now {
                     event = event.detail("locked_out", true);
                 }
@@ -140,10 +142,20 @@ impl Enforcer {
         }
     }
 
+    /// The redactor for audit details: the policy's credential patterns.
+    fn redactor(&self) -> &SecretRedactor {
+        self.redactor.get_or_init(|| {
+            // Without patterns nothing can fail to build; were it to, redacting with the
+            // patterns (more, not less) is the safe side.
+            SecretRedactor::builder().patterns(self.policy.redact_patterns()).build().unwrap_or_default()
+        })
+    }
+
     /// What the caller asked, for the audit record; commands and URLs pass the redactor, and
     /// environment variables are recorded by name only.
     fn describe(&self, action: &Action<'_>) -> Vec<(&'static str, Value)> {
-        let redact = |text: &str| Value::from(self.redactor.redact(text).into_owned());
+        let redactor = self.redactor();
+        let redact = |text: &str| Value::from(redactor.redact(text).into_owned());
         match action {
             Action::Exec(request) => {
                 let command = match request.command {
@@ -216,12 +228,13 @@ impl EnforcerBuilder {
     pub fn build(self) -> Enforcer {
         let rate_limit = self.policy.rate_limit().map(|quota| RateLimit::new(quota, Arc::clone(&self.clock)));
         let lockout = self.policy.lockout().map(|config| Lockout::new(config, Arc::clone(&self.clock)));
-        let redactor = if self.policy.redact_patterns() {
-            SecretRedactor::default()
-        } else {
-            SecretRedactor::builder().patterns(false).build().unwrap_or_default()
-        };
-        Enforcer { policy: Arc::new(self.policy), audit: self.audit, rate_limit, lockout, redactor }
+        Enforcer {
+            policy: Arc::new(self.policy),
+            audit: self.audit,
+            rate_limit,
+            lockout,
+            redactor: std::sync::OnceLock::new(),
+        }
     }
 }
 

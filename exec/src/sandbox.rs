@@ -257,7 +257,6 @@ impl Sandbox {
             files: None,
             destroyed: false,
         };
-        // From here on, `sandbox`'s Drop cleans up whatever fails.
         sandbox.start(mapping, go_write, ready_read)?;
         Ok(sandbox)
     }
@@ -588,19 +587,9 @@ impl Sandbox {
         if self.init_pid > 0 {
             let _ = kill(Pid::from_raw(self.init_pid), Signal::SIGKILL);
         }
-        let deadline = Instant::now() + Duration::from_secs(2);
-        loop {
-            match nix::sys::wait::waitpid(self.monitor, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
-                Ok(nix::sys::wait::WaitStatus::StillAlive) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Ok(nix::sys::wait::WaitStatus::StillAlive) => {
-                    let _ = kill(self.monitor, Signal::SIGKILL);
-                    let _ = nix::sys::wait::waitpid(self.monitor, None);
-                    break;
-                }
-                _ => break,
-            }
+        if !process::reap_within(self.monitor, Duration::from_secs(2)) {
+            let _ = kill(self.monitor, Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(self.monitor, None);
         }
         // The reply thread ends when the init's end of the socket closes.
         let _ = nix::sys::socket::shutdown(self.control.as_raw_fd(), nix::sys::socket::Shutdown::Both);

@@ -228,6 +228,16 @@ impl SecretRedactor {
     /// The shortest secret value accepted: shorter ones would match ordinary words and numbers.
     pub const MIN_SECRET_LEN: usize = 6;
 
+    /// Compiles the built-in credential shapes now, on a background thread, so the first
+    /// redactor built later does not wait for it (a short-lived program such as
+    /// `sandguard run` overlaps it with building its sandbox). Optional: without it, the shapes
+    /// compile on first use.
+    pub fn warm_up() {
+        let _ = std::thread::Builder::new().name("sandguard-redact-warm-up".into()).spawn(|| {
+            let _ = COMPILED_SHAPES.as_ref();
+        });
+    }
+
     /// Starts a redactor with no secrets and credential shapes on.
     pub fn builder() -> SecretRedactorBuilder {
         SecretRedactorBuilder { secrets: Vec::new(), patterns: true }

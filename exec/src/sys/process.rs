@@ -226,3 +226,22 @@ pub(crate) fn loopback_up() -> Result<(), Errno> {
     }
     Ok(())
 }
+
+/// Waits up to `timeout` for child `pid` to end and reaps it; `false` when it is still running.
+/// Sleeps in `poll` on a pidfd, so it wakes the moment the child ends.
+pub(crate) fn reap_within(pid: Pid, timeout: std::time::Duration) -> bool {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if let Ok(fd) = RawFd::try_from(fd)
+        && fd >= 0
+    {
+        let pidfd = crate::sys::adopt_fd(fd);
+        let mut fds = [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&pidfd), nix::poll::PollFlags::POLLIN)];
+        let millis = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(millis));
+    }
+    matches!(
+        nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)),
+        Ok(status) if status != nix::sys::wait::WaitStatus::StillAlive
+    )
+}
