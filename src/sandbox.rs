@@ -51,7 +51,9 @@ impl Sandbox {
         id: SandboxId,
         limits: ResourceLimits,
     ) -> Result<Self, Error> {
-        let config = SandboxConfig::new(id.as_str(), limits);
+        let mut config = SandboxConfig::new(id.as_str(), limits);
+        config.allow_weaker = enforcer.policy().allow_weaker();
+        config.network = enforcer.policy().network().clone();
         let created = sandguard_exec::Sandbox::create(&config);
         let mut event =
             NewEvent::new(actor, "sandbox.create", if created.is_ok() { Outcome::Allowed } else { Outcome::Error })

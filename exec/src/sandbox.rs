@@ -16,7 +16,7 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::unistd::Pid;
-use sandguard_policy::ResourceLimits;
+use sandguard_policy::{NetworkPolicy, ResourceLimits};
 
 use crate::cgroup::{Cgroup, CgroupLimits, CgroupUsage};
 use crate::error::Error;
@@ -40,12 +40,14 @@ pub struct SandboxConfig {
     /// Run without cgroups or Landlock when the kernel lacks them, instead of refusing to start.
     /// Off by default: a sandbox never silently runs weaker than asked.
     pub allow_weaker: bool,
+    /// The network: only loopback by default. `Proxied` is refused until the egress proxy exists.
+    pub network: NetworkPolicy,
 }
 
 impl SandboxConfig {
     /// A config with `limits` and the safe defaults.
     pub fn new(name: impl Into<String>, limits: ResourceLimits) -> Self {
-        Self { name: name.into(), limits, cgroup_parent: None, allow_weaker: false }
+        Self { name: name.into(), limits, cgroup_parent: None, allow_weaker: false, network: NetworkPolicy::None }
     }
 }
 
@@ -201,6 +203,12 @@ impl Sandbox {
 
     fn create_placed(config: &SandboxConfig, parent: Option<&Cgroup>) -> Result<Self, Error> {
         validate_name(&config.name)?;
+        if !matches!(config.network, NetworkPolicy::None) {
+            return Err(Error::Setup {
+                stage: "network".into(),
+                error: "egress through a proxy is not available yet; only the loopback-only network is".into(),
+            });
+        }
         let limits = config.limits;
         let cgroup_limits = CgroupLimits::from(&limits);
         let name = format!("sandguard-{}", config.name);

@@ -90,6 +90,7 @@ const SECTIONS: &[(&str, &[&str])] = &[
     ("rate_limit", &["enabled", "quota", "burst"]),
     ("lockout", &["enabled", "max_failures", "window", "lock_for"]),
     ("redact", &["patterns", "secret_env"]),
+    ("sandbox", &["allow_weaker", "network"]),
 ];
 
 /// The only policy format version so far.
@@ -152,6 +153,7 @@ pub(crate) fn compile(text: &str, origin: &str) -> Result<Policy, ConfigErrors> 
             "rate_limit" => section_rate_limit(&mut ctx, table, policy, defaults.rate_limit()),
             "lockout" => section_lockout(&mut ctx, table, policy, defaults.lockout()),
             "redact" => section_redact(&mut ctx, table, policy),
+            "sandbox" => section_sandbox(&mut ctx, table, policy),
             _ => policy,
         };
     }
@@ -379,6 +381,31 @@ fn section_redact(ctx: &mut Ctx<'_>, table: &DeTable<'_>, mut policy: crate::Pol
     if let Some(value) = table.get("secret_env") {
         let names = ctx.strings(value, "redact.secret_env");
         policy = policy.secret_env(names.into_iter().map(|(_, name)| name));
+    }
+    policy
+}
+
+fn section_sandbox(ctx: &mut Ctx<'_>, table: &DeTable<'_>, mut policy: crate::PolicyBuilder) -> crate::PolicyBuilder {
+    if let Some(on) = table.get("allow_weaker").and_then(|v| ctx.boolean(v, "sandbox.allow_weaker")) {
+        policy = policy.allow_weaker(on);
+    }
+    if let Some(value) = table.get("network")
+        && let Some(mode) = ctx.string(value, "sandbox.network")
+    {
+        match mode {
+            "none" => policy = policy.network(crate::NetworkPolicy::None),
+            "proxy" => {
+                // The proxy applies the [egress] section; it is compiled there.
+                ctx.error(
+                    value.span(),
+                    "`sandbox.network = \"proxy\"` is not available yet: the egress proxy is not built; use \"none\""
+                        .to_owned(),
+                );
+            }
+            other => {
+                ctx.error(value.span(), format!("`sandbox.network` must be \"none\" or \"proxy\", found {other:?}"))
+            }
+        }
     }
     policy
 }

@@ -11,6 +11,7 @@ use crate::egress::EgressPolicy;
 use crate::id::IdRules;
 use crate::limits::ResourceLimits;
 use crate::lockout::LockoutConfig;
+use crate::network::NetworkPolicy;
 use crate::path::PathGuard;
 use crate::port::PortPolicy;
 use crate::rate::Quota;
@@ -161,6 +162,8 @@ pub struct Policy {
     lockout: Option<LockoutConfig>,
     redact_patterns: bool,
     secret_env: Vec<String>,
+    allow_weaker: bool,
+    network: NetworkPolicy,
 }
 
 impl Default for Policy {
@@ -179,6 +182,8 @@ impl Default for Policy {
             lockout: Some(LockoutConfig::default()),
             redact_patterns: true,
             secret_env: Vec::new(),
+            allow_weaker: false,
+            network: NetworkPolicy::None,
         }
     }
 }
@@ -249,6 +254,15 @@ impl Policy {
     /// Names of environment variables whose values are secrets to redact from output.
     pub fn secret_env(&self) -> &[String] {
         &self.secret_env
+    }
+    /// Whether a sandbox may start without cgroups or Landlock when the kernel lacks them
+    /// (`[sandbox] allow_weaker`). Off by default: sandguard refuses to run weaker than asked.
+    pub fn allow_weaker(&self) -> bool {
+        self.allow_weaker
+    }
+    /// The network sandboxes get (`[sandbox] network`).
+    pub fn network(&self) -> &NetworkPolicy {
+        &self.network
     }
 
     /// Decides on one action: a [`Permit`] carrying the normalised values, or a [`Denial`]
@@ -339,6 +353,16 @@ impl PolicyBuilder {
     /// Sets (or with `None` disables) lockout.
     pub fn lockout(mut self, lockout: Option<LockoutConfig>) -> Self {
         self.policy.lockout = lockout;
+        self
+    }
+    /// Lets sandboxes start without cgroups or Landlock when the kernel lacks them.
+    pub fn allow_weaker(mut self, on: bool) -> Self {
+        self.policy.allow_weaker = on;
+        self
+    }
+    /// Sets the network sandboxes get.
+    pub fn network(mut self, network: NetworkPolicy) -> Self {
+        self.policy.network = network;
         self
     }
     /// Turns redaction of built-in credential shapes on or off.
