@@ -10,6 +10,9 @@ pub enum Error {
     /// A file operation inside the sandbox failed or was refused.
     #[error(transparent)]
     File(#[from] crate::files::FileError),
+    /// Waiting on a background process failed (timed out, it ended first, ...).
+    #[error(transparent)]
+    Wait(#[from] crate::process::WaitError),
     /// Hardening a process (seccomp, Landlock, capabilities, rlimits) could not be prepared.
     #[error("cannot prepare process hardening: {0}")]
     Hardening(String),

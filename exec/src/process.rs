@@ -315,7 +315,8 @@ impl Process {
         Ok(())
     }
 
-    /// Writes `bytes` to its stdin; waits while the pipe is full.
+    /// Writes `bytes` to its stdin; waits while the pipe is full (until the process reads, or
+    /// ends), and behind the command's own `stdin` bytes if it has not read them yet.
     ///
     /// # Errors
     /// [`Error::Exec`] when stdin was closed or the process no longer reads it.
@@ -328,7 +329,8 @@ impl Process {
         })
     }
 
-    /// Closes its stdin: it reads end of file.
+    /// Closes its stdin: it reads end of file (once it has read what was written before).
+    /// Waits, as [`write_stdin`](Self::write_stdin) does, for a write still in progress.
     pub fn close_stdin(&self) {
         *lock(&self.stdin) = None;
     }
@@ -403,14 +405,28 @@ impl Process {
                     return Err(WaitError::Ended { condition: Condition::Port(port), status });
                 }
                 (_, Some(End::Gone)) => return Err(WaitError::Gone),
-                (Err(error), None) => return Err(WaitError::SocketTable(error)),
+                (Err(error), None) => {
+                    // The table vanishes with the sandbox: give the end a moment to be reported.
+                    let until = Instant::now() + 2 * EXIT_GRACE;
+                    let mut state = state;
+                    while state.end.is_none() && Instant::now() < until {
+                        state = self.supervision.wait_change(state, Some(until));
+                    }
+                    return Err(match state.end {
+                        Some(End::Exited(status)) => WaitError::Ended { condition: Condition::Port(port), status },
+                        Some(End::Gone) => WaitError::Gone,
+                        None => WaitError::SocketTable(error),
+                    });
+                }
                 (Ok(false), None) if passed(deadline) => {
                     return Err(WaitError::Timeout { condition: Condition::Port(port), waited: timeout });
                 }
                 (Ok(false), None) => {
-                    let next = Instant::now() + PORT_POLL;
-                    let until = deadline.map_or(next, |deadline| deadline.min(next));
-                    drop(self.supervision.wait_change(state, Some(until)));
+                    // A sleep, not a wait on `changed`: a chatty process must not make us poll faster.
+                    drop(state);
+                    let left =
+                        deadline.map_or(PORT_POLL, |deadline| deadline.saturating_duration_since(Instant::now()));
+                    std::thread::sleep(left.min(PORT_POLL));
                 }
             }
         }

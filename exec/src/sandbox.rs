@@ -140,7 +140,6 @@ type Waiters = Arc<Mutex<HashMap<u64, Sender<Reply>>>>;
 #[derive(Debug)]
 pub(crate) struct Spawned {
     /// Its PID inside the sandbox.
-    #[allow(dead_code)] // read by background processes (process.rs), being written
     pub(crate) pid: i32,
     /// The write end of its stdin (take it to feed or close it).
     pub(crate) stdin: Option<OwnedFd>,
