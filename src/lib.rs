@@ -39,7 +39,7 @@ mod sandbox;
 
 pub use enforcer::{Enforcer, EnforcerBuilder, Permit};
 pub use error::Error;
-pub use sandbox::{ExecResult, Sandbox};
+pub use sandbox::{ExecResult, Sandbox, Session};
 pub use sandguard_audit as audit;
 pub use sandguard_exec as exec;
 pub use sandguard_policy as policy;

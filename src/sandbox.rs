@@ -194,6 +194,47 @@ impl Sandbox {
         builder.build().unwrap_or_default()
     }
 
+    /// Authorizes a command and starts it in the background (logs, waits for a log line or a
+    /// port, kill); it lives at most the granted timeout.
+    ///
+    /// # Errors
+    /// As [`exec`](Self::exec).
+    pub fn start_process(
+        &self,
+        request: &ExecRequest<'_>,
+        stdin: &[u8],
+    ) -> Result<sandguard_exec::process::Process, Error> {
+        let permit = self.enforcer.authorize(&self.actor, Some(&self.id), &Action::Exec(*request))?;
+        let command = self.command(request, stdin, &permit);
+        Ok(self.inner.start_process(&command)?)
+    }
+
+    /// Opens a session: a shell whose working directory, variables and functions persist between
+    /// calls, sharing the sandbox's files. `cwd` passes the path guard; every script passes the
+    /// policy like any command.
+    ///
+    /// # Errors
+    /// [`Error::Denied`] for a refused directory or environment; [`Error::Exec`] when the shell
+    /// cannot start.
+    pub fn create_session(&self, cwd: &OsStr, env: &[(String, String)]) -> Result<Session<'_>, Error> {
+        // The session's shell is checked as an exec of a shell would be: its directory, its
+        // environment; every script is checked again when it runs.
+        let shell: Vec<OsString> = vec!["/bin/sh".into()];
+        let opening = ExecRequest { command: CommandSpec::Argv(&shell), cwd: Some(cwd), env, limits: None };
+        let permit = self.enforcer.authorize(&self.actor, Some(&self.id), &Action::Exec(opening))?;
+        let cwd = match permit.grant() {
+            Grant::Exec { cwd: Some(cwd), .. } => cwd.clone(),
+            _ => return Err(unexpected_grant()),
+        };
+        let env: Vec<(OsString, OsString)> = sandguard_exec::default_env()
+            .into_iter()
+            .filter(|(name, _)| !env.iter().any(|(given, _)| OsStr::new(given) == name))
+            .chain(env.iter().map(|(name, value)| (name.into(), value.into())))
+            .collect();
+        let inner = self.inner.create_session(&cwd, &env)?;
+        Ok(Session { sandbox: self, inner })
+    }
+
     /// Authorizes and reads a file inside the sandbox (at most the policy's file size).
     ///
     /// # Errors
@@ -233,6 +274,49 @@ impl Sandbox {
         }
         enforcer.audit().record(event)?;
         destroyed.map_err(Error::Exec)
+    }
+}
+
+/// A guarded session: each script is authorized as a shell command and recorded.
+#[derive(Debug)]
+pub struct Session<'s> {
+    sandbox: &'s Sandbox,
+    inner: sandguard_exec::session::Session,
+}
+
+impl Session<'_> {
+    /// Authorizes `script` as a shell command line, runs it in the session, and returns its
+    /// redacted output. The timeout is the policy's.
+    ///
+    /// # Errors
+    /// [`Error::Denied`] when the policy refuses the script; [`Error::Exec`] when the session
+    /// has ended.
+    pub fn exec(&self, script: &str) -> Result<Output, Error> {
+        let request = ExecRequest { command: CommandSpec::Shell(script), cwd: None, env: &[], limits: None };
+        let sandbox = self.sandbox;
+        let permit = sandbox.enforcer.authorize(&sandbox.actor, Some(&sandbox.id), &Action::Exec(request))?;
+        let timeout = match permit.grant() {
+            Grant::Exec { limits, .. } => limits.timeout,
+            _ => return Err(unexpected_grant()),
+        };
+        let redactor = sandbox.redactor(&request);
+        let mut output = self.inner.exec(script, timeout)?;
+        output.stdout = redactor.redact_bytes(&output.stdout).into_owned();
+        output.stderr = redactor.redact_bytes(&output.stderr).into_owned();
+        sandbox.enforcer.audit().record(
+            NewEvent::new(&sandbox.actor, "exec.result", Outcome::Allowed)
+                .sandbox(sandbox.id.as_str())
+                .detail("permit_seq", permit.audit_seq())
+                .detail("session", self.inner.id())
+                .detail("exit_code", output.exit_code)
+                .detail("timed_out", output.timed_out),
+        )?;
+        Ok(output)
+    }
+
+    /// Whether the session's shell still runs.
+    pub fn is_alive(&self) -> bool {
+        self.inner.is_alive()
     }
 }
 

@@ -89,3 +89,33 @@ fn file_operations_pass_the_path_guard_and_land_in_the_sandbox() {
     let refused = sandbox.write_file("/workspace/big".as_ref(), &too_big, None);
     assert_eq!(refused.expect_err("over the file size limit").code(), "FILE_TOO_LARGE");
 }
+
+#[test]
+fn sessions_keep_state_and_every_script_passes_the_policy() {
+    let (sandbox, sink) = setup("[exec]\ndeny_env = [\"FORBIDDEN\"]\n");
+    let forbidden = [("FORBIDDEN".to_owned(), "1".to_owned())];
+    assert_eq!(
+        sandbox.create_session("/workspace".as_ref(), &forbidden).expect_err("denied env").code(),
+        "ENV_NOT_ALLOWED"
+    );
+    assert_eq!(sandbox.create_session("/etc".as_ref(), &[]).expect_err("cwd outside").code(), "PATH_OUTSIDE_ROOTS");
+    let session = sandbox.create_session("/workspace".as_ref(), &[]).expect("session");
+    session.exec("cd /tmp && export GREETING=hello").expect("first call");
+    let output = session.exec("echo $GREETING from $(pwd)").expect("second call");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "hello from /tmp\n");
+    let events = sink.events();
+    assert_eq!(events.iter().filter(|e| e.action == "exec.result").count(), 2);
+}
+
+#[test]
+fn background_processes_are_authorized_and_observable() {
+    let (sandbox, _sink) = setup("[exec]\nshell = false\n");
+    assert_eq!(sandbox.start_process(&shell("sleep 5"), &[]).expect_err("shell refused").code(), "SHELL_NOT_ALLOWED");
+    let argv: Vec<OsString> = vec!["/bin/sh".into(), "-c".into(), "echo ready; sleep 30".into()];
+    let request = ExecRequest { command: CommandSpec::Argv(&argv), cwd: None, env: &[], limits: None };
+    let process = sandbox.start_process(&request, &[]).expect("started");
+    process.wait_for_log("ready", None, std::time::Duration::from_secs(5)).expect("ready");
+    process.kill(9).expect("kill");
+    let status = process.wait(std::time::Duration::from_secs(5)).expect("ended");
+    assert_eq!(status.signal, Some(9));
+}
