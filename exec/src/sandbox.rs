@@ -234,6 +234,11 @@ impl Sandbox {
         let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(setup("pipe"))?;
         let (ready_read, ready_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(setup("pipe"))?;
 
+        // The monitor moves itself into the cgroup (see `monitor_main`), through these.
+        let joins = match &cgroup {
+            Some(cgroup) => self_join_files(cgroup)?,
+            None => Vec::new(),
+        };
         let spec = InitSpec {
             control: init_end,
             hardening,
@@ -244,12 +249,12 @@ impl Sandbox {
         let monitor = match process::fork().map_err(setup("fork"))? {
             Forked::Child => {
                 drop(host_end);
-                monitor_main(spec, go_read, ready_write)
+                monitor_main(spec, &joins, go_read, ready_write)
             }
             Forked::Parent(pid) => pid,
         };
         let InitSpec { control: init_end, .. } = spec;
-        drop((init_end, go_read, ready_write));
+        drop((init_end, go_read, ready_write, joins));
 
         let mut sandbox = Self {
             name: config.name.clone(),
@@ -273,34 +278,22 @@ impl Sandbox {
         let mut ready = std::fs::File::from(ready_read);
         go.write_all(b"c").map_err(io_setup("start the sandbox"))?;
         let mut byte = [0u8; 1];
-        ready.read_exact(&mut byte).map_err(io_setup("create namespaces (unshare)"))?;
+        ready.read_exact(&mut byte).map_err(io_setup("start the sandbox"))?;
+        match &byte {
+            b"u" => {}
+            b"j" => {
+                return Err(Error::Setup { stage: "join the cgroup".into(), error: "the write was refused".into() });
+            }
+            _ => return Err(Error::Setup { stage: "create namespaces (unshare)".into(), error: "refused".into() }),
+        }
         mapping.write(self.monitor.as_raw())?;
         go.write_all(b"m").map_err(io_setup("start the sandbox"))?;
         let mut pid = [0u8; 4];
         ready.read_exact(&mut pid).map_err(io_setup("fork the sandbox init"))?;
         self.init_pid = i32::from_ne_bytes(pid);
 
-        // Moving a process into a cgroup v1 hierarchy can wait for an RCU grace period (10 ms
-        // and more): do it while the init builds its root, and before any command can start
-        // (commands are only sent after this returns). The init forks nothing before Ready, so
-        // every process of the sandbox is born inside the cgroup.
-        let control = self.control.as_raw_fd();
-        let init_pid = self.init_pid;
-        let (attached, ready_reply) = std::thread::scope(|scope| {
-            let attach = scope.spawn(|| self.cgroup.as_ref().map_or(Ok(()), |cgroup| cgroup.add_pid(init_pid)));
-            let mut buffer = Vec::new();
-            let reply = protocol::receive::<Reply>(control, &mut buffer);
-            (attach.join(), reply)
-        });
-        match attached {
-            Ok(result) => result?,
-            Err(_) => {
-                return Err(Error::Setup {
-                    stage: "join the cgroup".into(),
-                    error: "the attaching thread panicked".into(),
-                });
-            }
-        }
+        let mut buffer = Vec::new();
+        let ready_reply = protocol::receive::<Reply>(self.control.as_raw_fd(), &mut buffer);
         match ready_reply {
             Ok(Some((Reply::Ready { landlock_abi }, _))) => {
                 self.landlock_abi = landlock_abi;
@@ -635,7 +628,12 @@ fn dispatch(control: RawFd, waiters: &Waiters) {
 
 /// The monitor: the first child, in the new namespaces but not in the new PID namespace (the
 /// kernel puts only its children there); it forks the init and waits for it.
-fn monitor_main(spec: InitSpec, go: OwnedFd, ready: OwnedFd) -> ! {
+fn monitor_main(spec: InitSpec, joins: &[OwnedFd], go: OwnedFd, ready: OwnedFd) -> ! {
+    // Into the sandbox's cgroup first, so the init and every command are born in it. A
+    // single-threaded process moving itself through v1's `tasks` file (the "0" means "me") skips
+    // the kernel's global thread-group lock, whose RCU grace period made the host-side move of
+    // the whole process cost 10 ms and more.
+    let joined = joins.iter().all(|file| nix::unistd::write(file, b"0").is_ok());
     // Descriptors of the host (other sandboxes' sockets, other commands' pipes) must not live on
     // in this sandbox: they would keep those open after their owners closed them.
     process::close_descriptors_except(&[go.as_raw_fd(), ready.as_raw_fd(), spec.control.as_raw_fd()]);
@@ -643,6 +641,10 @@ fn monitor_main(spec: InitSpec, go: OwnedFd, ready: OwnedFd) -> ! {
     let mut ready = std::fs::File::from(ready);
     let mut byte = [0u8; 1];
     if go.read_exact(&mut byte).is_err() {
+        process::exit_now(1);
+    }
+    if !joined {
+        let _ = ready.write_all(b"j");
         process::exit_now(1);
     }
     let namespaces = CloneFlags::CLONE_NEWUSER
@@ -653,6 +655,7 @@ fn monitor_main(spec: InitSpec, go: OwnedFd, ready: OwnedFd) -> ! {
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWCGROUP;
     if nix::sched::unshare(namespaces).is_err() {
+        let _ = ready.write_all(b"n");
         process::exit_now(1);
     }
     // The host writes our uid and gid maps now.
@@ -684,6 +687,26 @@ fn monitor_main(spec: InitSpec, go: OwnedFd, ready: OwnedFd) -> ! {
         }
         Err(_) => process::exit_now(1),
     }
+}
+
+/// The files through which a process moves itself into `cgroup`: v1's per-thread `tasks` (the
+/// monitor is single-threaded, so its thread is the whole process), v2's `cgroup.procs`.
+fn self_join_files(cgroup: &Cgroup) -> Result<Vec<OwnedFd>, Error> {
+    let file = match cgroup.version() {
+        crate::cgroup::CgroupVersion::V1 => "tasks",
+        crate::cgroup::CgroupVersion::V2 => "cgroup.procs",
+    };
+    cgroup
+        .paths()
+        .iter()
+        .map(|dir| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(dir.join(file))
+                .map(OwnedFd::from)
+                .map_err(io_setup("open the cgroup's task list"))
+        })
+        .collect()
 }
 
 /// How uids and gids inside map to the host.
