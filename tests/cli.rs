@@ -250,6 +250,19 @@ fn policy_check_reports_every_error_with_line_and_column() {
 }
 
 #[test]
+fn the_sandbox_section_is_checked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("sandbox.toml");
+    std::fs::write(&file, "[sandbox]\nallow_weaker = false\nnetwork = \"proxy\"\n").expect("write");
+    let out = sandguard([OsStr::new("policy"), OsStr::new("check"), file.as_os_str()]);
+    assert_eq!(code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains(":3:11: `sandbox.network = \"proxy\"` is not available yet"));
+    std::fs::write(&file, "[sandbox]\nnetwork = \"none\"\n").expect("write");
+    let out = sandguard([OsStr::new("policy"), OsStr::new("check"), file.as_os_str()]);
+    assert_eq!(code(&out), 0);
+}
+
+#[test]
 fn version_is_printed() {
     let out = sandguard(["--version"]);
     assert_eq!(code(&out), 0);

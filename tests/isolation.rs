@@ -348,3 +348,11 @@ fn symlink_and_dotdot_escapes_through_the_file_api_fail() {
     assert_eq!(stdout(&inside), "inside\nsandbox\n", "the write landed in the sandbox, owned by its user");
     let _ = std::fs::remove_file(&host_file);
 }
+
+#[test]
+fn a_proxied_network_is_refused_until_the_proxy_exists() {
+    let mut config = SandboxConfig::new(unique("proxy"), limits());
+    config.network = sandguard::policy::NetworkPolicy::Proxied(sandguard::policy::EgressPolicy::default());
+    let refused = Sandbox::create(&config).expect_err("fails closed");
+    assert!(refused.to_string().contains("proxy"), "{refused}");
+}
