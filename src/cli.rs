@@ -1,4 +1,6 @@
-//! Argument parsing and dispatch; each subcommand lives in its own module.
+//! The `sandguard` command (and `cargo sandguard`): argument parsing and dispatch; each
+//! subcommand lives in its own module. Exit codes are a contract scripts rely on: see each
+//! subcommand and the README.
 
 mod audit;
 mod check;
@@ -152,8 +154,13 @@ enum AuditCommand {
     },
 }
 
-pub(crate) fn run() -> ExitCode {
-    let cli = Cli::parse();
+/// Runs the command line `args` (the program name first) and returns the exit status.
+pub fn run<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = Cli::parse_from(args);
     let status = match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Quote { args } => quote::run(&args),

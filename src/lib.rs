@@ -33,6 +33,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cli;
 mod enforcer;
 mod error;
 mod sandbox;

@@ -3,12 +3,12 @@
 use std::io::Write;
 use std::path::Path;
 
-use sandguard::audit::{VerifyReport, verify as verify_log};
+use crate::audit::{VerifyReport, verify as verify_log};
 
 use super::{EXIT_DENIED, EXIT_OK, EXIT_USAGE, fail};
 
 pub(crate) fn verify(file: &Path, key_file: Option<&Path>) -> u8 {
-    let key = match key_file.map(sandguard::read_key_file).transpose() {
+    let key = match key_file.map(crate::read_key_file).transpose() {
         Ok(key) => key,
         Err(error) => return fail(error),
     };

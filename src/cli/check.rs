@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::io::{BufRead, Write};
 
-use sandguard::policy::{EgressPolicy, IdRules, PathGuard, Policy, PortPolicy, PortRange};
+use crate::policy::{EgressPolicy, IdRules, PathGuard, Policy, PortPolicy, PortRange};
 use serde::Serialize;
 
 use super::{CheckArgs, CheckKind, EXIT_DENIED, EXIT_OK, EXIT_USAGE, fail};

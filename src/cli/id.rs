@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use sandguard::policy::SandboxId;
+use crate::policy::SandboxId;
 
 use super::{EXIT_OK, EXIT_USAGE, fail};
 

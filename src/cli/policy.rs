@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use sandguard::policy::Policy;
+use crate::policy::Policy;
 
 use super::{EXIT_OK, EXIT_USAGE};
 

@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 
-use sandguard::policy::shell;
+use crate::policy::shell;
 
 use super::{EXIT_OK, EXIT_USAGE, fail};
 

@@ -7,10 +7,10 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::sync::Arc;
 
-use sandguard::audit::{AuditLog, FileSink, FileSinkOptions, MemorySink};
-use sandguard::exec::Stream;
-use sandguard::policy::{Action, ByteSize, CommandSpec, ExecRequest, HumanDuration, Policy, SandboxId};
-use sandguard::{Enforcer, Sandbox};
+use crate::audit::{AuditLog, FileSink, FileSinkOptions, MemorySink};
+use crate::exec::Stream;
+use crate::policy::{Action, ByteSize, CommandSpec, ExecRequest, HumanDuration, Policy, SandboxId};
+use crate::{Enforcer, Sandbox};
 
 use super::RunArgs;
 
@@ -31,7 +31,7 @@ pub(crate) fn run(args: &RunArgs) -> u8 {
 
 fn try_run(args: &RunArgs) -> Result<u8, String> {
     // The redactor's patterns compile while the sandbox is being built.
-    sandguard::policy::SecretRedactor::warm_up();
+    crate::policy::SecretRedactor::warm_up();
     let policy = match &args.policy {
         Some(file) => Policy::load(file).map_err(|errors| format!("invalid policy:\n{errors}"))?,
         None => Policy::default(),
