@@ -5,6 +5,7 @@
 mod audit;
 mod check;
 mod id;
+mod lint;
 mod policy;
 mod quote;
 mod run;
@@ -14,7 +15,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// Exit status: every input allowed, the log intact, the policy valid.
 pub(crate) const EXIT_OK: u8 = 0;
@@ -43,6 +44,9 @@ enum Command {
     /// Run one command in a fresh sandbox; exit with its status (124 timeout, 128+N signal N,
     /// 125 sandguard failed).
     Run(RunArgs),
+    /// Find command injection, path traversal, unsafe sandbox use and hardcoded secrets (exit 0
+    /// clean, 1 findings at deny level, 2 usage or configuration error).
+    Lint(LintArgs),
     /// Sandbox IDs.
     #[command(subcommand)]
     Id(IdCommand),
@@ -123,6 +127,41 @@ pub(crate) struct RunArgs {
     command: Vec<OsString>,
 }
 
+#[derive(Debug, Args)]
+pub(crate) struct LintArgs {
+    /// Files and folders to scan (default: the current directory).
+    #[arg(value_parser = clap::value_parser!(PathBuf))]
+    paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, default_value = "human", value_parser = parse_format)]
+    format: sandguard_lint::Format,
+    /// Configuration file (default: sandguard.toml, [lint] section).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Allow a rule or category (repeatable; -A/-W/-D apply in the order given).
+    #[arg(short = 'A', value_name = "RULE", action = clap::ArgAction::Append)]
+    allow: Vec<String>,
+    /// Warn on a rule or category.
+    #[arg(short = 'W', value_name = "RULE", action = clap::ArgAction::Append)]
+    warn: Vec<String>,
+    /// Deny a rule or category.
+    #[arg(short = 'D', value_name = "RULE", action = clap::ArgAction::Append)]
+    deny: Vec<String>,
+    /// Hide the findings recorded in this baseline.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// Record the current findings as a baseline.
+    #[arg(long, value_name = "FILE")]
+    write_baseline: Option<PathBuf>,
+    /// Run every rule's examples (built-in rules, or the rules files in DIR) instead of scanning.
+    #[arg(long, value_name = "DIR", num_args = 0..=1)]
+    test_rules: Option<Option<PathBuf>>,
+}
+
+fn parse_format(text: &str) -> Result<sandguard_lint::Format, String> {
+    text.parse()
+}
+
 #[derive(Debug, Subcommand)]
 enum IdCommand {
     /// Print a fresh, unpredictable sandbox ID (128 bits of OS randomness).
@@ -160,8 +199,19 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = Cli::parse_from(args);
+    let matches = match Cli::command().try_get_matches_from(args) {
+        Ok(matches) => matches,
+        Err(error) => error.exit(),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     let status = match cli.command {
+        Command::Lint(args) => {
+            let levels = matches.subcommand_matches("lint").map(ordered_levels).unwrap_or_default();
+            lint::lint(&args, levels)
+        }
         Command::Check(args) => check::run(&args),
         Command::Quote { args } => quote::run(&args),
         Command::Run(args) => run::run(&args),
@@ -170,6 +220,21 @@ where
         Command::Audit(AuditCommand::Verify { file, key_file }) => audit::verify(&file, key_file.as_deref()),
     };
     ExitCode::from(status)
+}
+
+/// `-A`, `-W` and `-D` in the order they were given: later ones win.
+fn ordered_levels(matches: &clap::ArgMatches) -> Vec<(String, sandguard_lint::Level)> {
+    let mut levels: Vec<(usize, String, sandguard_lint::Level)> = Vec::new();
+    for (id, level) in [
+        ("allow", sandguard_lint::Level::Allow),
+        ("warn", sandguard_lint::Level::Warn),
+        ("deny", sandguard_lint::Level::Deny),
+    ] {
+        let (Some(values), Some(indices)) = (matches.get_many::<String>(id), matches.indices_of(id)) else { continue };
+        levels.extend(values.zip(indices).map(|(rule, index)| (index, rule.clone(), level)));
+    }
+    levels.sort_by_key(|(index, _, _)| *index);
+    levels.into_iter().map(|(_, rule, level)| (rule, level)).collect()
 }
 
 /// Prints `sandguard: <message>` on stderr and returns the usage exit status.

@@ -45,6 +45,66 @@ pub enum Language {
     Text,
 }
 
+impl Language {
+    /// Every language, in a fixed order.
+    pub const ALL: [Self; 7] =
+        [Self::Rust, Self::Typescript, Self::Tsx, Self::Javascript, Self::Python, Self::Shell, Self::Text];
+
+    /// The name used in rule files (`rust`, `typescript`, ..., `text`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Rust => "rust",
+            Self::Typescript => "typescript",
+            Self::Tsx => "tsx",
+            Self::Javascript => "javascript",
+            Self::Python => "python",
+            Self::Shell => "shell",
+            Self::Text => "text",
+        }
+    }
+
+    /// The language named `name` in a rule file, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|language| language.name() == name)
+    }
+
+    /// The usual file extension, used for the virtual path of a rule example (`example.rs`).
+    pub const fn extension(self) -> &'static str {
+        match self {
+            Self::Rust => "rs",
+            Self::Typescript => "ts",
+            Self::Tsx => "tsx",
+            Self::Javascript => "js",
+            Self::Python => "py",
+            Self::Shell => "sh",
+            Self::Text => "txt",
+        }
+    }
+}
+
+impl std::fmt::Display for Language {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Level {
+    /// The name used in configuration and output (`allow`, `warn`, `deny`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Warn => "warn",
+            Self::Deny => "deny",
+        }
+    }
+}
+
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// One rule.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -95,6 +155,20 @@ pub struct PatternSpec {
     /// Compile with Unicode classes (slower; only when needed).
     #[serde(default)]
     pub unicode: bool,
+    /// How many character classes the secret must mix, among lowercase letters, uppercase
+    /// letters, digits and other symbols (`_`, `-`, `.` and `/` do not count: identifiers and
+    /// paths are made of them).
+    #[serde(default)]
+    pub min_classes: Option<u8>,
+    /// The largest share of the secret's letters that may sit in word-like runs (`[A-Z]?[a-z]{4,}`,
+    /// as in `production` or `TokenProvider`); above it the value reads as words, not as a
+    /// random secret.
+    #[serde(default)]
+    pub max_word_fraction: Option<f64>,
+    /// A catch-all rule (JWTs, the generic assignment rule): its match is dropped where another,
+    /// specific pattern rule matched an overlapping span of the same file.
+    #[serde(default)]
+    pub fallback: bool,
 }
 
 /// A syntax rule: a tree-sitter query per language plus named predicates on its captures.

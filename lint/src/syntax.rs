@@ -1,0 +1,507 @@
+//! The syntax matcher: a rule's tree-sitter queries, compiled once per language, plus small
+//! named predicates in Rust for what a query cannot express.
+//!
+//! [`compile`] turns a rule's [`QuerySpec`] into a [`Matcher`]. Per file the matcher
+//! 1. skips the file unless one of the rule's `sink_keywords` occurs in it (ASCII
+//!    case-insensitively, like the engine's gate), and unless the literals that some pattern's
+//!    predicates imply all occur in it (see the `prefilter` module: `#eq? @fn "exec"` needs
+//!    `exec`, `#interpolates-secret?` needs a secret word, ...); both are substring scans, far
+//!    cheaper than parsing. When a query has such a prefilter it implies the keywords (a test
+//!    checks that for the built-in rules), so only the prefilter scan runs;
+//! 2. parses it with a per-thread, reused tree-sitter parser for the file's grammar
+//!    (TypeScript and TSX are different grammars; JavaScript covers `.js/.jsx/.mjs/.cjs`);
+//! 3. runs the query; tree-sitter itself applies the text predicates `#eq?`, `#not-eq?`,
+//!    `#match?`, `#not-match?`, `#any-of?`, `#not-any-of?`;
+//! 4. applies the named predicates, inline ones (`(#not-constant? @cmd)`, for that pattern) and
+//!    the rule's `predicates` list (`"not-constant @cmd"`, for every match with that capture);
+//! 5. reports the `report` capture's byte range, or the whole match's.
+//!
+//! A pattern may carry its own message with `(#set! message "...")`.
+//!
+//! Query lookup: a file in language L uses `queries.L`; TSX falls back to `typescript` then
+//! `javascript`, TypeScript to `javascript` (the TypeScript grammars extend the JavaScript one,
+//! so one query usually serves all three; it is compiled per grammar).
+//!
+//! Parsing and querying are time-bounded per file ([`PARSE_BUDGET`], [`QUERY_BUDGET`]) and the
+//! predicates' walks are depth- and size-bounded: no input can hang or crash the matcher.
+//!
+//! ```
+//! use std::path::Path;
+//! use sandguard_lint::{Language, RuleFile, SourceFile};
+//!
+//! let rules: RuleFile = toml::from_str(r#"
+//!     [[rule]]
+//!     id = "shell-eval"
+//!     severity = "deny"
+//!     category = "command-injection"
+//!     languages = ["shell"]
+//!     message = "eval of a variable"
+//!     help = "do not eval input"
+//!     [rule.query]
+//!     sink_keywords = ["eval"]
+//!     queries.shell = '(command name: (command_name) @n (#eq? @n "eval") argument: (_) @arg (#not-constant? @arg)) @call'
+//!     report = "call"
+//! "#).unwrap();
+//! let rule = &rules.rule[0];
+//! let matcher = sandguard_lint::syntax::compile(rule, rule.query.as_ref().unwrap()).unwrap();
+//! let text = "eval 'ls'\neval \"$cmd\"\n";
+//! let file = SourceFile { path: Path::new("x.sh"), language: Language::Shell, text };
+//! let found = matcher.find(&file);
+//! assert_eq!(found.len(), 1);
+//! assert_eq!(&text[found[0].start_byte..found[0].end_byte], "eval \"$cmd\"");
+//! ```
+
+mod expression;
+mod predicate;
+mod prefilter;
+
+use std::cell::RefCell;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use aho_corasick::AhoCorasick;
+use tree_sitter::{
+    ParseOptions, ParseState, Parser, Query, QueryCursor, QueryCursorOptions, QueryCursorState, QueryMatch,
+    QueryPredicateArg, StreamingIterator, Tree,
+};
+
+use crate::rule::{Language, QuerySpec, Rule};
+use crate::{LintError, Matcher, RawMatch, SourceFile};
+
+use expression::{Code, Family};
+use predicate::Predicate;
+use prefilter::Prefilter;
+
+/// Longest a parse of one file may take; past it the file yields no syntax findings.
+pub const PARSE_BUDGET: Duration = Duration::from_secs(2);
+/// Longest one rule's query may run over one file; matches found before it are kept.
+pub const QUERY_BUDGET: Duration = Duration::from_secs(2);
+/// Files larger than this are not parsed (tree-sitter offsets are 32-bit; the engine skips
+/// huge files long before this).
+const MAX_PARSE_BYTES: usize = 64 << 20;
+/// Most in-progress matches a query cursor keeps (bounds memory on pathological input).
+const MATCH_LIMIT: u32 = 256;
+/// Most findings one rule reports in one file.
+const MAX_FINDINGS: usize = 10_000;
+
+/// A tree-sitter grammar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grammar {
+    Rust,
+    Typescript,
+    Tsx,
+    Javascript,
+    Python,
+    Bash,
+}
+
+impl Grammar {
+    const COUNT: usize = 6;
+
+    /// The grammar for a language (`None` for plain text).
+    const fn of(language: Language) -> Option<Self> {
+        Some(match language {
+            Language::Rust => Self::Rust,
+            Language::Typescript => Self::Typescript,
+            Language::Tsx => Self::Tsx,
+            Language::Javascript => Self::Javascript,
+            Language::Python => Self::Python,
+            Language::Shell => Self::Bash,
+            Language::Text => return None,
+        })
+    }
+
+    fn language(self) -> tree_sitter::Language {
+        match self {
+            Self::Rust => tree_sitter_rust::LANGUAGE.into(),
+            Self::Typescript => tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
+            Self::Tsx => tree_sitter_typescript::LANGUAGE_TSX.into(),
+            Self::Javascript => tree_sitter_javascript::LANGUAGE.into(),
+            Self::Python => tree_sitter_python::LANGUAGE.into(),
+            Self::Bash => tree_sitter_bash::LANGUAGE.into(),
+        }
+    }
+
+    const fn family(self) -> Family {
+        match self {
+            Self::Rust => Family::Rust,
+            Self::Typescript | Self::Tsx | Self::Javascript => Family::Js,
+            Self::Python => Family::Python,
+            Self::Bash => Family::Shell,
+        }
+    }
+
+    /// The `queries` keys tried, in order, for a file of this grammar.
+    const fn query_keys(self) -> &'static [&'static str] {
+        match self {
+            Self::Rust => &["rust"],
+            Self::Typescript => &["typescript", "javascript"],
+            Self::Tsx => &["tsx", "typescript", "javascript"],
+            Self::Javascript => &["javascript"],
+            Self::Python => &["python"],
+            Self::Bash => &["shell"],
+        }
+    }
+
+    const fn index(self) -> usize {
+        self as usize
+    }
+
+    fn parser(self) -> Option<Parser> {
+        let mut parser = Parser::new();
+        parser.set_language(&self.language()).ok()?;
+        Some(parser)
+    }
+}
+
+/// The `queries` keys a rule may use.
+const QUERY_KEYS: &[&str] = &["rust", "typescript", "tsx", "javascript", "python", "shell"];
+
+/// One pattern's extra conditions and message.
+#[derive(Debug, Default)]
+struct PatternExtras {
+    predicates: Vec<(Predicate, u32)>,
+    message: Option<String>,
+}
+
+/// A query compiled for one grammar.
+struct CompiledQuery {
+    grammar: Grammar,
+    query: Query,
+    /// Per pattern: inline predicates and message.
+    patterns: Vec<PatternExtras>,
+    /// The rule's `predicates` list, resolved to this query's capture indices.
+    predicates: Vec<(Predicate, u32)>,
+    report: Option<u32>,
+    /// Literals a file must contain for some pattern to match (`None`: parse every file).
+    prefilter: Option<Prefilter>,
+}
+
+/// The compiled matcher of one syntax rule.
+struct SyntaxMatcher {
+    id: String,
+    keywords: Option<AhoCorasick>,
+    queries: Vec<(Language, CompiledQuery)>,
+}
+
+impl fmt::Debug for SyntaxMatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SyntaxMatcher")
+            .field("id", &self.id)
+            .field("languages", &self.queries.iter().map(|(l, _)| l).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Compile a syntax rule: every language's query once, its named predicates, its report
+/// capture. Errors name the rule, the language and what is wrong (query syntax with row and
+/// column, an unknown node kind, field or predicate, a capture the predicates or `report`
+/// refer to that no query defines, a language without a query).
+pub fn compile(rule: &Rule, spec: &QuerySpec) -> Result<Box<dyn Matcher>, LintError> {
+    compile_with(rule, spec, true)
+}
+
+/// [`compile`], optionally without the pre-parse filter (tests compare both).
+fn compile_with(rule: &Rule, spec: &QuerySpec, prefilter: bool) -> Result<Box<dyn Matcher>, LintError> {
+    let fail = |reason: String| LintError::Rule { id: rule.id.clone(), reason };
+    for key in spec.queries.keys() {
+        if !QUERY_KEYS.contains(&key.as_str()) {
+            return Err(fail(format!("unknown query language `{key}` (expected one of: {})", QUERY_KEYS.join(", "))));
+        }
+    }
+    let list_predicates =
+        spec.predicates.iter().map(|p| Predicate::parse_spec(p)).collect::<Result<Vec<_>, _>>().map_err(fail)?;
+    if rule.languages.is_empty() {
+        return Err(fail("a syntax rule needs at least one language".into()));
+    }
+    let mut used_keys = Vec::new();
+    let mut jobs: Vec<(Language, Grammar, &str, &str)> = Vec::new();
+    for &language in &rule.languages {
+        if jobs.iter().any(|(l, ..)| *l == language) {
+            continue;
+        }
+        let grammar = Grammar::of(language)
+            .ok_or_else(|| fail("`text` is not a syntax language; use a pattern rule for any-file checks".into()))?;
+        let Some((key, source)) = grammar.query_keys().iter().find_map(|k| spec.queries.get(*k).map(|q| (*k, q)))
+        else {
+            return Err(fail(format!(
+                "no query for language `{}` (add `queries.{}`)",
+                grammar.query_keys()[0],
+                grammar.query_keys()[0]
+            )));
+        };
+        used_keys.push(key);
+        jobs.push((language, grammar, key, source.as_str()));
+    }
+    // Compiling a query is costly (tree-sitter analyses it against the grammar: tens of
+    // milliseconds for TypeScript), so the languages compile in parallel.
+    let results: Vec<Result<CompiledQuery, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .iter()
+            .map(|&(_, grammar, key, source)| {
+                let list_predicates = &list_predicates;
+                let report = spec.report.as_deref();
+                scope.spawn(move || compile_query(grammar, key, source, list_predicates, report))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("compiling the query panicked".to_string())))
+            .collect()
+    });
+    let mut queries: Vec<(Language, CompiledQuery)> = Vec::with_capacity(jobs.len());
+    for ((language, ..), result) in jobs.iter().zip(results) {
+        let mut compiled = result.map_err(fail)?;
+        if !prefilter {
+            compiled.prefilter = None;
+        }
+        queries.push((*language, compiled));
+    }
+    for key in spec.queries.keys() {
+        if !used_keys.contains(&key.as_str()) {
+            return Err(fail(format!("`queries.{key}` is never used: its language is not in `languages`")));
+        }
+    }
+    for (predicate, capture) in &list_predicates {
+        let _ = predicate;
+        if !queries.iter().any(|(_, q)| q.query.capture_index_for_name(capture).is_some()) {
+            return Err(fail(format!("predicate capture `@{capture}` appears in no query")));
+        }
+    }
+    let keywords = if spec.sink_keywords.is_empty() {
+        None
+    } else {
+        // ASCII case-insensitive, like the engine's own keyword gate.
+        let automaton = AhoCorasick::builder().ascii_case_insensitive(true).build(&spec.sink_keywords);
+        Some(automaton.map_err(|e| fail(format!("sink keywords: {e}")))?)
+    };
+    Ok(Box::new(SyntaxMatcher { id: rule.id.clone(), keywords, queries }))
+}
+
+/// Compile one language's query and resolve its predicates, message and report capture.
+fn compile_query(
+    grammar: Grammar,
+    key: &str,
+    source: &str,
+    list_predicates: &[(Predicate, &str)],
+    report: Option<&str>,
+) -> Result<CompiledQuery, String> {
+    if grammar.parser().is_none() {
+        return Err(format!("the {key} grammar is incompatible with this tree-sitter version"));
+    }
+    let query = Query::new(&grammar.language(), source).map_err(|e| {
+        format!("{key} query, line {} column {}: {:?} error: {}", e.row + 1, e.column + 1, e.kind, e.message)
+    })?;
+    if query.pattern_count() == 0 {
+        return Err(format!("{key} query has no pattern"));
+    }
+    let mut patterns = Vec::with_capacity(query.pattern_count());
+    for index in 0..query.pattern_count() {
+        let mut extras = PatternExtras::default();
+        if !query.property_predicates(index).is_empty() {
+            return Err(format!("{key} query pattern {}: `#is?`/`#is-not?` are not supported", index + 1));
+        }
+        for setting in query.property_settings(index) {
+            match (&*setting.key, &setting.value, setting.capture_id) {
+                ("message", Some(value), None) => extras.message = Some(value.to_string()),
+                _ => {
+                    return Err(format!(
+                        "{key} query pattern {}: only `(#set! message \"...\")` is supported",
+                        index + 1
+                    ));
+                }
+            }
+        }
+        for general in query.general_predicates(index) {
+            let name = general.operator.trim_end_matches('?');
+            let predicate = Predicate::named(name).ok_or_else(|| {
+                format!(
+                    "{key} query pattern {}: unknown predicate `#{}` (named predicates: {})",
+                    index + 1,
+                    general.operator,
+                    Predicate::known()
+                )
+            })?;
+            let [QueryPredicateArg::Capture(capture)] = &*general.args else {
+                return Err(format!(
+                    "{key} query pattern {}: `#{}` takes exactly one capture",
+                    index + 1,
+                    general.operator
+                ));
+            };
+            extras.predicates.push((predicate, *capture));
+        }
+        patterns.push(extras);
+    }
+    let predicates: Vec<(Predicate, u32)> =
+        list_predicates.iter().filter_map(|(p, name)| query.capture_index_for_name(name).map(|i| (*p, i))).collect();
+    let report = match report {
+        Some(name) => Some(
+            query
+                .capture_index_for_name(name)
+                .ok_or_else(|| format!("{key} query has no `@{name}` capture to report"))?,
+        ),
+        None => None,
+    };
+    let prefilter = Prefilter::new(&query, source, &patterns, &predicates);
+    Ok(CompiledQuery { grammar, query, patterns, predicates, report, prefilter })
+}
+
+thread_local! {
+    /// One parser per grammar per thread, reused across files.
+    static PARSERS: RefCell<[Option<Parser>; Grammar::COUNT]> =
+        const { RefCell::new([const { None }; Grammar::COUNT]) };
+    /// One query cursor per thread, reused across files and rules.
+    static CURSOR: RefCell<Option<QueryCursor>> = const { RefCell::new(None) };
+    /// The last file this thread parsed, so that the next syntax rule run on the same file
+    /// reuses its tree instead of parsing it again.
+    static LAST_PARSE: RefCell<Option<LastParse>> = const { RefCell::new(None) };
+}
+
+/// One parse, remembered: which grammar, which text (compared in full, so a reused buffer with
+/// new contents is never mistaken for the old file), and the tree (`None` if parsing ran out of
+/// time, so a hostile file is not parsed again for every rule).
+struct LastParse {
+    grammar: Grammar,
+    text: String,
+    tree: Option<Tree>,
+}
+
+/// The tree of `text`: this thread's last parse if it was of the same text with the same
+/// grammar, else a fresh parse (then remembered).
+fn tree_for(grammar: Grammar, text: &str) -> Option<Tree> {
+    let cached = LAST_PARSE.with(|cell| {
+        let last = cell.try_borrow().ok()?;
+        let last = last.as_ref()?;
+        (last.grammar == grammar && last.text == text).then(|| last.tree.clone())
+    });
+    if let Some(tree) = cached {
+        return tree;
+    }
+    let tree = parse_with_thread_parser(grammar, text);
+    LAST_PARSE.with(|cell| {
+        if let Ok(mut slot) = cell.try_borrow_mut() {
+            let mut last = slot.take().unwrap_or(LastParse { grammar, text: String::new(), tree: None });
+            last.grammar = grammar;
+            last.text.clear();
+            last.text.push_str(text);
+            last.tree.clone_from(&tree);
+            *slot = Some(last);
+        }
+    });
+    tree
+}
+
+/// Parse `text` with a deadline; `None` if it ran out of time or the grammar failed to load.
+fn parse(parser: &mut Parser, text: &str) -> Option<Tree> {
+    let deadline = Instant::now() + PARSE_BUDGET;
+    let mut out_of_time = |_: &ParseState| Instant::now() > deadline;
+    let options = ParseOptions::new().progress_callback(&mut out_of_time);
+    let bytes = text.as_bytes();
+    let tree = parser.parse_with_options(&mut |offset, _| bytes.get(offset..).unwrap_or_default(), None, Some(options));
+    if tree.is_none() {
+        // A halted parse keeps its state for resumption; the next file must start afresh.
+        parser.reset();
+    }
+    tree
+}
+
+/// Parse with this thread's parser for `grammar`.
+fn parse_with_thread_parser(grammar: Grammar, text: &str) -> Option<Tree> {
+    PARSERS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut parsers) => {
+            let slot = &mut parsers[grammar.index()];
+            if slot.is_none() {
+                *slot = grammar.parser();
+            }
+            parse(slot.as_mut()?, text)
+        }
+        // Not reachable (no re-entrancy), but a fresh parser is always correct.
+        Err(_) => parse(&mut grammar.parser()?, text),
+    })
+}
+
+impl SyntaxMatcher {
+    fn run(&self, compiled: &CompiledQuery, tree: &Tree, text: &str) -> Vec<RawMatch> {
+        CURSOR.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut slot) => {
+                let cursor = slot.get_or_insert_with(new_cursor);
+                self.run_with(cursor, compiled, tree, text)
+            }
+            Err(_) => self.run_with(&mut new_cursor(), compiled, tree, text),
+        })
+    }
+
+    fn run_with(&self, cursor: &mut QueryCursor, compiled: &CompiledQuery, tree: &Tree, text: &str) -> Vec<RawMatch> {
+        let code = Code::new(compiled.grammar.family(), text.as_bytes());
+        let deadline = Instant::now() + QUERY_BUDGET;
+        let mut out_of_time = |_: &QueryCursorState| Instant::now() > deadline;
+        let options = QueryCursorOptions::new().progress_callback(&mut out_of_time);
+        let mut matches = cursor.matches_with_options(&compiled.query, tree.root_node(), text.as_bytes(), options);
+        let mut found = Vec::new();
+        while let Some(m) = matches.next() {
+            if found.len() >= MAX_FINDINGS || Instant::now() > deadline {
+                break;
+            }
+            let Some(extras) = compiled.patterns.get(m.pattern_index) else {
+                continue;
+            };
+            let holds = |(predicate, capture): &(Predicate, u32)| {
+                m.nodes_for_capture_index(*capture).all(|node| predicate.holds(&code, node))
+            };
+            if !extras.predicates.iter().all(holds) || !compiled.predicates.iter().all(holds) {
+                continue;
+            }
+            if let Some((start_byte, end_byte)) = span(m, compiled.report) {
+                found.push(RawMatch { start_byte, end_byte, message: extras.message.clone() });
+            }
+        }
+        found
+    }
+}
+
+fn new_cursor() -> QueryCursor {
+    let mut cursor = QueryCursor::new();
+    cursor.set_match_limit(MATCH_LIMIT);
+    cursor
+}
+
+/// The reported byte range: the report capture's first node, else the whole match.
+fn span(m: &QueryMatch<'_, '_>, report: Option<u32>) -> Option<(usize, usize)> {
+    if let Some(node) = report.and_then(|r| m.nodes_for_capture_index(r).next()) {
+        return Some((node.start_byte(), node.end_byte()));
+    }
+    let start = m.captures.iter().map(|c| c.node.start_byte()).min()?;
+    let end = m.captures.iter().map(|c| c.node.end_byte()).max()?;
+    Some((start, end))
+}
+
+impl Matcher for SyntaxMatcher {
+    fn find(&self, file: &SourceFile<'_>) -> Vec<RawMatch> {
+        let Some((_, compiled)) = self.queries.iter().find(|(l, _)| *l == file.language) else {
+            return Vec::new();
+        };
+        if file.text.len() > MAX_PARSE_BYTES {
+            return Vec::new();
+        }
+        // The prefilter implies the keywords (a test checks it for the built-in rules), so the
+        // keyword scan only runs for queries without one.
+        let may_match = match &compiled.prefilter {
+            Some(prefilter) => prefilter.may_match(file.text),
+            None => self.keywords.as_ref().is_none_or(|k| k.is_match(file.text)),
+        };
+        if !may_match {
+            return Vec::new();
+        }
+        let Some(tree) = tree_for(compiled.grammar, file.text) else {
+            return Vec::new();
+        };
+        let mut found = self.run(compiled, &tree, file.text);
+        found.sort_by_key(|m| (m.start_byte, m.end_byte));
+        found.dedup_by_key(|m| (m.start_byte, m.end_byte));
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests;
