@@ -62,7 +62,7 @@ fn json_and_sarif_carry_the_same_finding() {
         run["results"].as_array().expect("results").iter().find(|r| r["ruleId"] == "command-injection").cloned();
     let result = result.expect("the same finding in SARIF");
     let location = &result["locations"][0]["physicalLocation"];
-    assert_eq!(location["artifactLocation"]["uri"], "src/app.py");
+    assert_eq!(location["artifactLocation"]["uri"], "app.py", "relative to the scanned root");
     assert_eq!(location["region"]["startLine"], 4);
     assert!(result["partialFingerprints"].as_object().is_some_and(|f| !f.is_empty()));
 }

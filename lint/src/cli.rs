@@ -124,7 +124,7 @@ pub fn run(options: &LintOptions, stdout: &mut dyn Write, stderr: &mut dyn Write
     match options.format {
         Format::Human => write_human(&report, stdout, use_color(options.color)),
         Format::Json => write_json(&report, stdout),
-        Format::Sarif => write_sarif(&report, &linter, stdout),
+        Format::Sarif => write_sarif(&report, &linter, scanned_root(&options.paths).as_deref(), stdout),
     }
     .map_err(LintError::Output)?;
     Ok(if !report.errors.is_empty() {
@@ -165,5 +165,15 @@ fn use_color(choice: ColorChoice) -> bool {
         ColorChoice::Auto => {
             std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
         }
+    }
+}
+
+/// The root SARIF locations are relative to: the one folder scanned (or the folder of the one
+/// file scanned); the current directory when several paths, or none, were given.
+fn scanned_root(paths: &[PathBuf]) -> Option<PathBuf> {
+    match paths {
+        [only] if only.is_dir() => Some(only.clone()),
+        [only] => only.parent().map(std::path::Path::to_path_buf),
+        _ => None,
     }
 }

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
+use std::path::Path;
 
 use serde_json::{Value, json};
 
@@ -21,7 +22,9 @@ pub(crate) const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 /// # Errors
 ///
 /// When `out` fails.
-pub fn write_sarif(report: &Report, linter: &Linter, out: &mut dyn Write) -> io::Result<()> {
+pub fn write_sarif(report: &Report, linter: &Linter, root: Option<&Path>, out: &mut dyn Write) -> io::Result<()> {
+    // URIs are relative to the scanned root (`%SRCROOT%`), as code scanning expects.
+    let root = root.map(crate::finding::slash_path).filter(|root| !root.is_empty());
     let ids: BTreeMap<&str, usize> = {
         let mut ids: Vec<&str> = report.findings.iter().map(|f| f.rule.as_str()).collect();
         ids.sort_unstable();
@@ -38,7 +41,8 @@ pub fn write_sarif(report: &Report, linter: &Linter, out: &mut dyn Write) -> io:
             }
         })
         .collect();
-    let results: Vec<Value> = report.findings.iter().map(|f| result(f, ids[f.rule.as_str()])).collect();
+    let results: Vec<Value> =
+        report.findings.iter().map(|f| result(f, ids[f.rule.as_str()], root.as_deref())).collect();
     let log = json!({
         "$schema": SCHEMA,
         "version": "2.1.0",
@@ -92,8 +96,21 @@ fn rule_descriptor(rule: &Rule, level: Level) -> Value {
     })
 }
 
-fn result(finding: &Finding, rule_index: usize) -> Value {
+/// `path` below `root` (both slash-separated, as `slash_path` gives them), if it is below it.
+fn relative_to<'p>(path: &'p str, root: &str) -> Option<&'p str> {
+    let root = root.trim_end_matches('/');
+    if root.is_empty() {
+        return path.strip_prefix('/');
+    }
+    path.strip_prefix(root)?.strip_prefix('/').filter(|rest| !rest.is_empty())
+}
+
+fn result(finding: &Finding, rule_index: usize, root: Option<&str>) -> Value {
     let path = finding.slash_path();
+    let path = match root.and_then(|root| relative_to(&path, root)) {
+        Some(relative) => relative.to_owned(),
+        None => path,
+    };
     let artifact = if path.starts_with('/') {
         json!({ "uri": format!("file://{}", percent_encode(&path)) })
     } else {
