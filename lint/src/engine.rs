@@ -335,6 +335,9 @@ impl LinterBuilder {
     /// or category in a level, a bad exclude glob or placeholder regex.
     pub fn build(self) -> Result<Linter, LintError> {
         let mut loaded = if self.builtin { builtin_rules()? } else { Vec::new() };
+        // Built-in syntax rules compile their queries lazily, per language (the test suite
+        // compiles and runs every one); a user's rules compile now, so a broken one is an error.
+        let builtin_count = loaded.len();
         for (origin, text) in &self.files {
             loaded.extend(parse_rule_file(origin, text)?);
         }
@@ -349,12 +352,15 @@ impl LinterBuilder {
 
         let mut seen = HashSet::new();
         let mut rules = Vec::with_capacity(loaded.len() + 1);
-        for LoadedRule { origin, rule } in loaded {
+        for (index, LoadedRule { origin, rule }) in loaded.into_iter().enumerate() {
             if !seen.insert(rule.id.clone()) {
                 return Err(LintError::rule(&rule.id, format!("a rule with this id already exists ({origin})")));
             }
             let kind = match (&rule.pattern, &rule.query) {
                 (Some(pattern), _) => Kind::Pattern(PatternMatcher::compile(&rule, pattern, placeholders.clone())?),
+                (None, Some(query)) if index < builtin_count => {
+                    Kind::Syntax(crate::syntax::compile_deferred(&rule, query)?)
+                }
                 (None, Some(query)) => Kind::Syntax(crate::syntax::compile(&rule, query)?),
                 (None, None) => return Err(LintError::rule(&rule.id, "a rule needs a `pattern` or a `query`")),
             };

@@ -181,7 +181,46 @@ struct CompiledQuery {
 struct SyntaxMatcher {
     id: String,
     keywords: Option<AhoCorasick>,
-    queries: Vec<(Language, CompiledQuery)>,
+    queries: Vec<(Language, QuerySlot)>,
+}
+
+/// One language's query: compiled at once, or on the first file of that language.
+enum QuerySlot {
+    Ready(CompiledQuery),
+    Deferred(DeferredQuery),
+}
+
+/// What compiling one language's query later needs.
+struct DeferredQuery {
+    grammar: Grammar,
+    key: &'static str,
+    source: String,
+    predicates: Vec<String>,
+    report: Option<String>,
+    compiled: std::sync::OnceLock<Option<CompiledQuery>>,
+}
+
+impl QuerySlot {
+    fn get(&self) -> Option<&CompiledQuery> {
+        match self {
+            Self::Ready(compiled) => Some(compiled),
+            Self::Deferred(deferred) => deferred
+                .compiled
+                .get_or_init(|| {
+                    let predicates: Vec<(Predicate, &str)> =
+                        deferred.predicates.iter().filter_map(|p| Predicate::parse_spec(p).ok()).collect();
+                    compile_query(
+                        deferred.grammar,
+                        deferred.key,
+                        &deferred.source,
+                        &predicates,
+                        deferred.report.as_deref(),
+                    )
+                    .ok()
+                })
+                .as_ref(),
+        }
+    }
 }
 
 impl fmt::Debug for SyntaxMatcher {
@@ -199,6 +238,54 @@ impl fmt::Debug for SyntaxMatcher {
 /// refer to that no query defines, a language without a query).
 pub fn compile(rule: &Rule, spec: &QuerySpec) -> Result<Box<dyn Matcher>, LintError> {
     compile_with(rule, spec, true)
+}
+
+/// Like [`compile`], but each language's query is compiled the first time a file of that
+/// language is checked: a scan of Rust sources does not pay for the TypeScript queries (tens of
+/// milliseconds each). Only for rules whose queries are known to compile — the built-in ones,
+/// which the test suite compiles and runs — because a query that fails to compile later simply
+/// matches nothing.
+///
+/// # Errors
+/// The checks that need no compiled query: languages, query keys, predicate syntax.
+pub fn compile_deferred(rule: &Rule, spec: &QuerySpec) -> Result<Box<dyn Matcher>, LintError> {
+    let fail = |reason: String| LintError::Rule { id: rule.id.clone(), reason };
+    for key in spec.queries.keys() {
+        if !QUERY_KEYS.contains(&key.as_str()) {
+            return Err(fail(format!("unknown query language `{key}` (expected one of: {})", QUERY_KEYS.join(", "))));
+        }
+    }
+    for predicate in &spec.predicates {
+        Predicate::parse_spec(predicate).map_err(fail)?;
+    }
+    let mut queries: Vec<(Language, QuerySlot)> = Vec::new();
+    for &language in &rule.languages {
+        if queries.iter().any(|(l, _)| *l == language) {
+            continue;
+        }
+        let grammar = Grammar::of(language)
+            .ok_or_else(|| fail("`text` is not a syntax language; use a pattern rule for any-file checks".into()))?;
+        let Some((key, source)) = grammar.query_keys().iter().find_map(|k| spec.queries.get(*k).map(|q| (*k, q)))
+        else {
+            return Err(fail(format!("no query for language `{}`", grammar.query_keys()[0])));
+        };
+        let deferred = DeferredQuery {
+            grammar,
+            key,
+            source: source.clone(),
+            predicates: spec.predicates.clone(),
+            report: spec.report.clone(),
+            compiled: std::sync::OnceLock::new(),
+        };
+        queries.push((language, QuerySlot::Deferred(deferred)));
+    }
+    let keywords = if spec.sink_keywords.is_empty() {
+        None
+    } else {
+        let automaton = AhoCorasick::builder().ascii_case_insensitive(true).build(&spec.sink_keywords);
+        Some(automaton.map_err(|e| fail(format!("sink keywords: {e}")))?)
+    };
+    Ok(Box::new(SyntaxMatcher { id: rule.id.clone(), keywords, queries }))
 }
 
 /// [`compile`], optionally without the pre-parse filter (tests compare both).
@@ -249,13 +336,13 @@ fn compile_with(rule: &Rule, spec: &QuerySpec, prefilter: bool) -> Result<Box<dy
             .map(|h| h.join().unwrap_or_else(|_| Err("compiling the query panicked".to_string())))
             .collect()
     });
-    let mut queries: Vec<(Language, CompiledQuery)> = Vec::with_capacity(jobs.len());
+    let mut queries: Vec<(Language, QuerySlot)> = Vec::with_capacity(jobs.len());
     for ((language, ..), result) in jobs.iter().zip(results) {
         let mut compiled = result.map_err(fail)?;
         if !prefilter {
             compiled.prefilter = None;
         }
-        queries.push((*language, compiled));
+        queries.push((*language, QuerySlot::Ready(compiled)));
     }
     for key in spec.queries.keys() {
         if !used_keys.contains(&key.as_str()) {
@@ -264,7 +351,7 @@ fn compile_with(rule: &Rule, spec: &QuerySpec, prefilter: bool) -> Result<Box<dy
     }
     for (predicate, capture) in &list_predicates {
         let _ = predicate;
-        if !queries.iter().any(|(_, q)| q.query.capture_index_for_name(capture).is_some()) {
+        if !queries.iter().any(|(_, q)| q.get().is_some_and(|q| q.query.capture_index_for_name(capture).is_some())) {
             return Err(fail(format!("predicate capture `@{capture}` appears in no query")));
         }
     }
@@ -478,7 +565,8 @@ fn span(m: &QueryMatch<'_, '_>, report: Option<u32>) -> Option<(usize, usize)> {
 
 impl Matcher for SyntaxMatcher {
     fn find(&self, file: &SourceFile<'_>) -> Vec<RawMatch> {
-        let Some((_, compiled)) = self.queries.iter().find(|(l, _)| *l == file.language) else {
+        let Some(compiled) = self.queries.iter().find(|(l, _)| *l == file.language).and_then(|(_, slot)| slot.get())
+        else {
             return Vec::new();
         };
         if file.text.len() > MAX_PARSE_BYTES {
