@@ -164,6 +164,7 @@ fn placeholder(label: &str) -> Box<[u8]> {
 /// let redactor = SecretRedactor::builder()
 ///     .secret("db-password", "correct-horse-battery")?
 ///     .build()?;
+/// # // sandguard:allow(database-url-password) -- a made-up credential shape
 /// let out = redactor.redact("connecting with correct-horse-battery to postgres://app:hunter22@db/prod");
 /// assert_eq!(
 ///     out,
@@ -440,6 +441,7 @@ mod tests {
             ("github-token", format!("ghs_{alnum36}")),
             ("github-token", format!("ghr_{alnum36}")),
             ("github-token", format!("github_pat_{}_{}", "A1b2C3".repeat(4), "fake".repeat(15))),
+            // sandguard:allow(gitlab-pat) -- a made-up credential shape, for tests and docs
             ("gitlab-token", "glpat-notARealToken_0123456".into()),
             ("slack-token", "xoxb-000000000-111111111-notarealtoken".into()),
             ("slack-token", "xoxp-123-not-a-real-one".into()),
@@ -451,6 +453,7 @@ mod tests {
             ("openai-key", format!("sk-{}", "fAkE".repeat(12))),
             ("anthropic-key", "sk-ant-api03-notARealKey-0123456789abcdef".into()),
             ("google-api-key", format!("AIza{}", "SyFake_-0123456789abcdefghijklmnopq")),
+            // sandguard:allow(jwt) -- a made-up credential shape, for tests and docs
             ("jwt", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.bm90LWEtcmVhbC1zaWduYXR1cmU".into()),
         ]
     }
@@ -537,6 +540,7 @@ mod tests {
     fn url_passwords_are_redacted_and_users_kept() {
         let redactor = default();
         let cases = [
+            // sandguard:allow(database-url-password) -- a made-up credential shape, for tests and docs
             ("postgres://app:hunter22@db:5432/prod", "postgres://app:[REDACTED:url-password]@db:5432/prod"),
             ("redis://:s3cret@cache", "redis://:[REDACTED:url-password]@cache"),
             ("https://u:p@ss@host/x@y", "https://u:[REDACTED:url-password]@host/x@y"),
@@ -611,6 +615,7 @@ mod tests {
     #[test]
     fn placeholders_are_left_as_they_are() {
         let redactor = SecretRedactor::builder().secret("db", "correct-horse").unwrap().build().unwrap();
+        // sandguard:allow(credentials-in-url) -- a made-up credential shape, for tests and docs
         let mut text = String::from("pw correct-horse url https://me:pw123456@h");
         for (_, token) in samples() {
             text.push_str(&format!(" {token}"));
