@@ -249,60 +249,43 @@ pub fn compile(rule: &Rule, spec: &QuerySpec) -> Result<Box<dyn Matcher>, LintEr
 /// # Errors
 /// The checks that need no compiled query: languages, query keys, predicate syntax.
 pub fn compile_deferred(rule: &Rule, spec: &QuerySpec) -> Result<Box<dyn Matcher>, LintError> {
-    let fail = |reason: String| LintError::Rule { id: rule.id.clone(), reason };
-    for key in spec.queries.keys() {
-        if !QUERY_KEYS.contains(&key.as_str()) {
-            return Err(fail(format!("unknown query language `{key}` (expected one of: {})", QUERY_KEYS.join(", "))));
-        }
-    }
     for predicate in &spec.predicates {
-        Predicate::parse_spec(predicate).map_err(fail)?;
+        Predicate::parse_spec(predicate).map_err(|reason| LintError::Rule { id: rule.id.clone(), reason })?;
     }
-    let mut queries: Vec<(Language, QuerySlot)> = Vec::new();
-    for &language in &rule.languages {
-        if queries.iter().any(|(l, _)| *l == language) {
-            continue;
-        }
-        let grammar = Grammar::of(language)
-            .ok_or_else(|| fail("`text` is not a syntax language; use a pattern rule for any-file checks".into()))?;
-        let Some((key, source)) = grammar.query_keys().iter().find_map(|k| spec.queries.get(*k).map(|q| (*k, q)))
-        else {
-            return Err(fail(format!("no query for language `{}`", grammar.query_keys()[0])));
-        };
-        let deferred = DeferredQuery {
-            grammar,
-            key,
-            source: source.clone(),
-            predicates: spec.predicates.clone(),
-            report: spec.report.clone(),
-            compiled: std::sync::OnceLock::new(),
-        };
-        queries.push((language, QuerySlot::Deferred(deferred)));
-    }
-    let keywords = if spec.sink_keywords.is_empty() {
-        None
-    } else {
-        let automaton = AhoCorasick::builder().ascii_case_insensitive(true).build(&spec.sink_keywords);
-        Some(automaton.map_err(|e| fail(format!("sink keywords: {e}")))?)
-    };
+    let queries = language_queries(rule, spec)?
+        .into_iter()
+        .map(|(language, grammar, key, source)| {
+            let deferred = DeferredQuery {
+                grammar,
+                key,
+                source: source.to_owned(),
+                predicates: spec.predicates.clone(),
+                report: spec.report.clone(),
+                compiled: std::sync::OnceLock::new(),
+            };
+            (language, QuerySlot::Deferred(deferred))
+        })
+        .collect();
+    let keywords = sink_keywords(rule, spec)?;
     Ok(Box::new(SyntaxMatcher { id: rule.id.clone(), keywords, queries }))
 }
 
-/// [`compile`], optionally without the pre-parse filter (tests compare both).
-fn compile_with(rule: &Rule, spec: &QuerySpec, prefilter: bool) -> Result<Box<dyn Matcher>, LintError> {
+/// The languages of `rule`, each with its grammar, the `queries` key that serves it and that
+/// query's text; also checks the keys are known languages.
+fn language_queries<'s>(
+    rule: &Rule,
+    spec: &'s QuerySpec,
+) -> Result<Vec<(Language, Grammar, &'static str, &'s str)>, LintError> {
     let fail = |reason: String| LintError::Rule { id: rule.id.clone(), reason };
     for key in spec.queries.keys() {
         if !QUERY_KEYS.contains(&key.as_str()) {
             return Err(fail(format!("unknown query language `{key}` (expected one of: {})", QUERY_KEYS.join(", "))));
         }
     }
-    let list_predicates =
-        spec.predicates.iter().map(|p| Predicate::parse_spec(p)).collect::<Result<Vec<_>, _>>().map_err(fail)?;
     if rule.languages.is_empty() {
         return Err(fail("a syntax rule needs at least one language".into()));
     }
-    let mut used_keys = Vec::new();
-    let mut jobs: Vec<(Language, Grammar, &str, &str)> = Vec::new();
+    let mut jobs: Vec<(Language, Grammar, &'static str, &'s str)> = Vec::new();
     for &language in &rule.languages {
         if jobs.iter().any(|(l, ..)| *l == language) {
             continue;
@@ -317,9 +300,31 @@ fn compile_with(rule: &Rule, spec: &QuerySpec, prefilter: bool) -> Result<Box<dy
                 grammar.query_keys()[0]
             )));
         };
-        used_keys.push(key);
         jobs.push((language, grammar, key, source.as_str()));
     }
+    Ok(jobs)
+}
+
+/// The rule's sink keywords as one ASCII case-insensitive automaton (like the engine's own
+/// keyword gate); `None` when it has none.
+fn sink_keywords(rule: &Rule, spec: &QuerySpec) -> Result<Option<AhoCorasick>, LintError> {
+    if spec.sink_keywords.is_empty() {
+        return Ok(None);
+    }
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(&spec.sink_keywords)
+        .map(Some)
+        .map_err(|e| LintError::Rule { id: rule.id.clone(), reason: format!("sink keywords: {e}") })
+}
+
+/// [`compile`], optionally without the pre-parse filter (tests compare both).
+fn compile_with(rule: &Rule, spec: &QuerySpec, prefilter: bool) -> Result<Box<dyn Matcher>, LintError> {
+    let fail = |reason: String| LintError::Rule { id: rule.id.clone(), reason };
+    let list_predicates =
+        spec.predicates.iter().map(|p| Predicate::parse_spec(p)).collect::<Result<Vec<_>, _>>().map_err(fail)?;
+    let jobs = language_queries(rule, spec)?;
+    let used_keys: Vec<&str> = jobs.iter().map(|(_, _, key, _)| *key).collect();
     // Compiling a query is costly (tree-sitter analyses it against the grammar: tens of
     // milliseconds for TypeScript), so the languages compile in parallel.
     let results: Vec<Result<CompiledQuery, String>> = std::thread::scope(|scope| {
@@ -355,13 +360,7 @@ fn compile_with(rule: &Rule, spec: &QuerySpec, prefilter: bool) -> Result<Box<dy
             return Err(fail(format!("predicate capture `@{capture}` appears in no query")));
         }
     }
-    let keywords = if spec.sink_keywords.is_empty() {
-        None
-    } else {
-        // ASCII case-insensitive, like the engine's own keyword gate.
-        let automaton = AhoCorasick::builder().ascii_case_insensitive(true).build(&spec.sink_keywords);
-        Some(automaton.map_err(|e| fail(format!("sink keywords: {e}")))?)
-    };
+    let keywords = sink_keywords(rule, spec)?;
     Ok(Box::new(SyntaxMatcher { id: rule.id.clone(), keywords, queries }))
 }
 
