@@ -453,6 +453,39 @@ struct LastParse {
     tree: Option<Tree>,
 }
 
+/// The byte ranges of the top-level items (children of the root) holding `positions`, merged;
+/// the whole text when a position lies outside every item, when there are very many positions,
+/// or when the items cover most of the text.
+fn item_ranges(tree: &Tree, positions: &[usize]) -> Vec<std::ops::Range<usize>> {
+    /// Past this many anchors the file is busy with the rule's words: scan it whole.
+    const MAX_POSITIONS: usize = 64;
+    let root = tree.root_node();
+    let whole = || std::iter::once(root.start_byte()..root.end_byte()).collect::<Vec<_>>();
+    if positions.len() > MAX_POSITIONS {
+        return whole();
+    }
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::with_capacity(positions.len());
+    for &position in positions {
+        // `first_child_for_byte` looks at the root's children only: no walk up a deep tree.
+        match root.first_child_for_byte(position) {
+            Some(item) if item.start_byte() <= position && position < item.end_byte() => {
+                ranges.push(item.start_byte()..item.end_byte());
+            }
+            _ => return whole(),
+        }
+    }
+    ranges.sort_by_key(|r| (r.start, r.end));
+    let mut merged: Vec<std::ops::Range<usize>> = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        match merged.last_mut() {
+            Some(last) if range.start <= last.end => last.end = last.end.max(range.end),
+            _ => merged.push(range),
+        }
+    }
+    let covered: usize = merged.iter().map(|r| r.end - r.start).sum();
+    if covered * 2 > root.end_byte().saturating_sub(root.start_byte()) { whole() } else { merged }
+}
+
 /// The tree of `text`: this thread's last parse if it was of the same text with the same
 /// grammar, else a fresh parse (then remembered).
 fn tree_for(grammar: Grammar, text: &str) -> Option<Tree> {
@@ -508,13 +541,18 @@ fn parse_with_thread_parser(grammar: Grammar, text: &str) -> Option<Tree> {
 }
 
 impl SyntaxMatcher {
-    fn run(&self, compiled: &CompiledQuery, tree: &Tree, text: &str) -> Vec<RawMatch> {
+    fn run(&self, compiled: &CompiledQuery, tree: &Tree, text: &str, range: std::ops::Range<usize>) -> Vec<RawMatch> {
         CURSOR.with(|cell| match cell.try_borrow_mut() {
             Ok(mut slot) => {
                 let cursor = slot.get_or_insert_with(new_cursor);
+                cursor.set_byte_range(range);
                 self.run_with(cursor, compiled, tree, text)
             }
-            Err(_) => self.run_with(&mut new_cursor(), compiled, tree, text),
+            Err(_) => {
+                let mut cursor = new_cursor();
+                cursor.set_byte_range(range);
+                self.run_with(&mut cursor, compiled, tree, text)
+            }
         })
     }
 
@@ -583,7 +621,16 @@ impl Matcher for SyntaxMatcher {
         let Some(tree) = tree_for(compiled.grammar, file.text) else {
             return Vec::new();
         };
-        let mut found = self.run(compiled, &tree, file.text);
+        // Run the query only over the top-level items that hold an anchor literal (every match
+        // contains one): most of a large file is then never visited.
+        let ranges = match &compiled.prefilter {
+            Some(prefilter) => item_ranges(&tree, &prefilter.anchor_positions(file.text)),
+            None => std::iter::once(0..file.text.len()).collect(),
+        };
+        let mut found = Vec::new();
+        for range in ranges {
+            found.extend(self.run(compiled, &tree, file.text, range));
+        }
         found.sort_by_key(|m| (m.start_byte, m.end_byte));
         found.dedup_by_key(|m| (m.start_byte, m.end_byte));
         found

@@ -157,6 +157,12 @@ impl Prefilter {
         Some(Self { literals, automaton, anchors, patterns })
     }
 
+    /// Byte offsets of every occurrence of an anchor literal. Each pattern's anchor group comes
+    /// from predicates on captures every match has, so every match contains one of these.
+    pub(super) fn anchor_positions(&self, text: &str) -> Vec<usize> {
+        self.anchors.find_overlapping_iter(text).map(|found| found.start()).collect()
+    }
+
     /// Whether some pattern may match `text` (false: it certainly cannot).
     pub(super) fn may_match(&self, text: &str) -> bool {
         if !self.anchors.is_match(text) {
