@@ -341,29 +341,36 @@ impl serde::Serialize for ByteSize {
     }
 }
 
-impl<'de> serde::Deserialize<'de> for HumanDuration {
-    /// Accepts a string in the [`HumanDuration`] grammar; a bare number is refused because its unit
-    /// would be a guess.
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = HumanDuration;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration such as \"30s\", \"500ms\" or \"1h30m\"")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<HumanDuration, E> {
-                v.parse().map_err(E::custom)
+/// Serde support through a type's text form (`FromStr` and `Display`), as in policy files.
+macro_rules! serde_as_text {
+    ($type:ty, $expecting:literal) => {
+        impl<'de> serde::Deserialize<'de> for $type {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Visitor;
+                impl serde::de::Visitor<'_> for Visitor {
+                    type Value = $type;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$type, E> {
+                        v.parse().map_err(E::custom)
+                    }
+                }
+                deserializer.deserialize_str(Visitor)
             }
         }
-        deserializer.deserialize_str(Visitor)
-    }
-}
 
-impl serde::Serialize for HumanDuration {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
+        impl serde::Serialize for $type {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+    };
 }
+pub(crate) use serde_as_text;
+
+// A bare number is refused: its unit would be a guess.
+serde_as_text!(HumanDuration, "a duration such as \"30s\", \"500ms\" or \"1h30m\"");
 
 /// Limits on what one sandbox or one command may consume.
 ///

@@ -192,28 +192,8 @@ impl fmt::Display for Quota {
     }
 }
 
-impl<'de> serde::Deserialize<'de> for Quota {
-    /// Reads the text form, e.g. `"20/s"` or `"5/10s burst 1"`.
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = Quota;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a rate quota such as \"20/s\", \"100/min\" or \"5/10s burst 1\"")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Quota, E> {
-                v.parse().map_err(E::custom)
-            }
-        }
-        deserializer.deserialize_str(Visitor)
-    }
-}
-
-impl serde::Serialize for Quota {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
+// The text form, e.g. `"20/s"` or `"5/10s burst 1"`.
+crate::limits::serde_as_text!(Quota, "a rate quota such as \"20/s\", \"100/min\" or \"5/10s burst 1\"");
 
 /// A valid quota in the nanoseconds GCRA works in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
