@@ -9,6 +9,7 @@ use crate::config::{LintConfig, discover};
 use crate::engine::Linter;
 use crate::error::LintError;
 use crate::output::{Format, write_human, write_json, write_sarif};
+use crate::progress::{ProgressLine, SHOW_AFTER};
 use crate::rule::Level;
 use crate::rule_examples::test_rules;
 use crate::ruleset::{builtin_rules, load_rule_dir};
@@ -47,6 +48,9 @@ pub struct LintOptions {
     pub test_rules: Option<Option<PathBuf>>,
     /// Colour for human output.
     pub color: ColorChoice,
+    /// Draw a progress line on `stderr` while a scan runs for more than half a second (the
+    /// binaries set this when stderr is a terminal).
+    pub progress: bool,
 }
 
 /// How `sandguard lint` ended.
@@ -107,7 +111,14 @@ pub fn run(options: &LintOptions, stdout: &mut dyn Write, stderr: &mut dyn Write
     let linter = builder.build()?;
     // Load the baseline before the scan: a bad one should fail fast.
     let baseline = options.baseline.as_deref().map(Baseline::load).transpose()?;
-    let mut report = linter.scan(&options.paths)?;
+    let mut report = if options.progress {
+        let mut line = ProgressLine::new(stderr, SHOW_AFTER);
+        let scanned = linter.scan_with_progress(&options.paths, &mut |progress| line.update(progress));
+        line.finish();
+        scanned?
+    } else {
+        linter.scan(&options.paths)?
+    };
     if let Some(path) = &options.write_baseline {
         // Every current finding, including those an old baseline would hide, is accepted.
         let accepted = Baseline::from_findings(&report.findings);

@@ -86,6 +86,23 @@ impl Report {
         self.summary.errors > 0
     }
 
+    /// Folds one walked entry in.
+    fn add(&mut self, visited: Visited) {
+        match visited {
+            Visited::Checked { found, .. } => {
+                self.summary.files += 1;
+                self.summary.suppressed += found.suppressed;
+                self.findings.extend(found.findings.into_iter().filter(|f| f.level != Level::Allow));
+            }
+            Visited::Large => self.summary.skipped_large += 1,
+            Visited::Binary => self.summary.skipped_binary += 1,
+            Visited::Error(message) => {
+                self.summary.unreadable += 1;
+                self.errors.push(message);
+            }
+        }
+    }
+
     pub(crate) fn recount(&mut self) {
         self.summary.errors = self.findings.iter().filter(|f| f.level == Level::Deny).count();
         self.summary.warnings = self.findings.iter().filter(|f| f.level == Level::Warn).count();
@@ -157,9 +174,19 @@ fn gitignore_style(glob: &str) -> Result<(bool, bool, &str), &'static str> {
     Ok((dir_only, anchored, glob))
 }
 
+/// How far a running scan has got: handed to the observer of [`Linter::scan_with_progress`]
+/// after every file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanProgress {
+    /// Files looked at so far (checked, skipped or unreadable).
+    pub files: usize,
+    /// Bytes of the files checked so far.
+    pub bytes: u64,
+}
+
 /// What happened to one walked entry.
 enum Visited {
-    Checked(crate::engine::FileFindings),
+    Checked { found: crate::engine::FileFindings, bytes: u64 },
     Large,
     Binary,
     Error(String),
@@ -173,6 +200,33 @@ impl Linter {
     /// [`LintError::Io`] when a given path does not exist. Files that cannot be read during the
     /// walk do not stop it: they are listed in [`Report::errors`].
     pub fn scan<P: AsRef<Path>>(&self, paths: &[P]) -> Result<Report, LintError> {
+        self.scan_with_progress(paths, &mut |_| {})
+    }
+
+    /// [`Linter::scan`], calling `observer` on the calling thread after every file: how a
+    /// progress line is drawn. The walk runs on worker threads meanwhile.
+    ///
+    /// ```
+    /// use sandguard_lint::Linter;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("a.py"), "print(1)\n")?;
+    /// std::fs::write(dir.path().join("b.sh"), "echo hi\n")?;
+    /// let mut seen = Vec::new();
+    /// let report = Linter::builder().build()?.scan_with_progress(&[dir.path()], &mut |p| seen.push(p.files))?;
+    /// assert_eq!(report.summary.files, 2);
+    /// assert_eq!(seen, [1, 2]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Linter::scan`].
+    pub fn scan_with_progress<P: AsRef<Path>>(
+        &self,
+        paths: &[P],
+        observer: &mut dyn FnMut(ScanProgress),
+    ) -> Result<Report, LintError> {
         let mut roots: Vec<PathBuf> = paths.iter().map(|p| p.as_ref().to_owned()).collect();
         if roots.is_empty() {
             roots.push(PathBuf::from("."));
@@ -198,38 +252,39 @@ impl Linter {
             });
 
         let (sender, receiver) = mpsc::channel::<Visited>();
-        builder.build_parallel().run(|| {
-            let sender = sender.clone();
-            Box::new(move |entry| {
-                let visited = match entry {
-                    Ok(entry) if entry.file_type().is_some_and(|t| t.is_file()) => self.visit(entry.path(), &entry),
-                    Ok(_) => return WalkState::Continue,
-                    Err(error) => Visited::Error(error.to_string()),
-                };
-                if sender.send(visited).is_err() {
-                    return WalkState::Quit;
-                }
-                WalkState::Continue
-            })
-        });
-        drop(sender);
-
+        let walker = builder.build_parallel();
         let mut report = Report::default();
-        for visited in receiver {
-            match visited {
-                Visited::Checked(found) => {
-                    report.summary.files += 1;
-                    report.summary.suppressed += found.suppressed;
-                    report.findings.extend(found.findings.into_iter().filter(|f| f.level != Level::Allow));
+        let mut progress = ScanProgress::default();
+        std::thread::scope(|scope| {
+            // The walk fills the channel on its own threads while this one folds the results in
+            // as they arrive (and reports progress), instead of after the whole walk.
+            scope.spawn(move || {
+                walker.run(|| {
+                    let sender = sender.clone();
+                    Box::new(move |entry| {
+                        let visited = match entry {
+                            Ok(entry) if entry.file_type().is_some_and(|t| t.is_file()) => {
+                                self.visit(entry.path(), &entry)
+                            }
+                            Ok(_) => return WalkState::Continue,
+                            Err(error) => Visited::Error(error.to_string()),
+                        };
+                        if sender.send(visited).is_err() {
+                            return WalkState::Quit;
+                        }
+                        WalkState::Continue
+                    })
+                });
+            });
+            for visited in receiver {
+                progress.files += 1;
+                if let Visited::Checked { bytes, .. } = &visited {
+                    progress.bytes += bytes;
                 }
-                Visited::Large => report.summary.skipped_large += 1,
-                Visited::Binary => report.summary.skipped_binary += 1,
-                Visited::Error(message) => {
-                    report.summary.unreadable += 1;
-                    report.errors.push(message);
-                }
+                report.add(visited);
+                observer(progress);
             }
-        }
+        });
         report.findings.sort_by(|a, b| (&a.path, a.line, a.column, &a.rule).cmp(&(&b.path, b.line, b.column, &b.rule)));
         report.errors.sort();
         report.recount();
@@ -261,7 +316,8 @@ impl Linter {
             Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
         };
         let language = detect_language(display, &text);
-        Visited::Checked(self.check(&SourceFile { path: display, language, text: &text }))
+        let bytes = text.len() as u64;
+        Visited::Checked { found: self.check(&SourceFile { path: display, language, text: &text }), bytes }
     }
 }
 

@@ -1,7 +1,7 @@
 //! `sandguard lint`: the linter, with the exit codes CI relies on (0 clean, 1 findings at deny
 //! level or failing rule examples, 2 usage or configuration error).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use sandguard_lint::{LintOptions, run};
 
@@ -16,6 +16,7 @@ pub(crate) fn lint(args: &LintArgs, levels: Vec<(String, sandguard_lint::Level)>
         baseline: args.baseline.clone(),
         write_baseline: args.write_baseline.clone(),
         test_rules: args.test_rules.clone(),
+        progress: std::io::stderr().is_terminal(),
         ..LintOptions::default()
     };
     let stdout = std::io::stdout();
