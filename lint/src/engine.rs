@@ -3,13 +3,15 @@
 //!
 //! Per file, one Aho-Corasick pass over every enabled rule's keywords (secret `keywords`, syntax
 //! `sink_keywords`, ASCII case-insensitive) decides which rules run at all; most files run none.
+//! The same pass locates the literals the syntax rules' pre-parse filters need, so a syntax rule
+//! never scans the text itself.
 //! Matches of catch-all rules (`fallback = true`) overlapped by a specific secret rule are
 //! dropped, inline suppressions are applied, and what remains becomes [`Finding`]s.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::Regex;
@@ -21,6 +23,7 @@ use crate::rule::{Language, Level, Rule};
 use crate::ruleset::{LoadedRule, applies_to, builtin_rules, load_rule_file, parse_rule_file};
 use crate::secret::{PatternMatcher, compile_regex};
 use crate::suppress::{self, Suppression};
+use crate::syntax::{LiteralHits, SharedScan, SyntaxMatcher};
 use crate::walk::Excludes;
 
 /// A file to check: its path (as walked, relative to the current directory when the scanned path
@@ -61,7 +64,7 @@ pub const UNUSED_SUPPRESSION: &str = "unused-suppression";
 #[derive(Debug)]
 enum Kind {
     Pattern(PatternMatcher),
-    Syntax(Box<dyn Matcher>),
+    Syntax(SyntaxMatcher),
     /// Reported by the engine itself (`unused-suppression`).
     Engine,
 }
@@ -83,29 +86,46 @@ impl CompiledRule {
     }
 }
 
-/// Which rules may run on a file: one automaton over every enabled rule's keywords.
+/// Which rules may run on a file of one language, and where its syntax rules' literals occur:
+/// one automaton over the keywords of every enabled rule for the language, the suppression
+/// marker, and the literals the syntax rules' pre-parse filters need, run once per file.
 #[derive(Debug)]
 struct Prefilter {
     automaton: AhoCorasick,
-    /// Pattern index -> the rules it enables; the last pattern is the suppression marker.
+    /// Keyword pattern index -> the rules it enables; the pattern after the keywords is the
+    /// suppression marker, and the patterns after it are `literals`' texts.
     rules_by_pattern: Vec<Vec<usize>>,
-    /// Enabled rules without keywords: they run on every file of their languages.
+    /// Enabled rules without keywords: they run on every file of the language.
     always: Vec<usize>,
+    /// The literal scan the syntax rules share.
+    literals: Option<SharedScan>,
+}
+
+/// What the pass over one file found.
+struct Candidates {
+    /// Whether `sandguard:allow` occurs.
+    has_marker: bool,
+    /// The syntax rules' literals.
+    literal_hits: Option<LiteralHits>,
 }
 
 impl Prefilter {
-    fn new(rules: &[CompiledRule]) -> Self {
+    fn new(rules: &[CompiledRule], language: Language) -> Self {
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut keywords: Vec<String> = Vec::new();
         let mut rules_by_pattern: Vec<Vec<usize>> = Vec::new();
         let mut always = Vec::new();
+        let mut syntax: Vec<(usize, &SyntaxMatcher)> = Vec::new();
         for (i, compiled) in rules.iter().enumerate() {
-            if compiled.level == Level::Allow {
+            if compiled.level == Level::Allow || !applies_to(&compiled.rule.languages, language) {
                 continue;
             }
             let words: &[String] = match (&compiled.kind, &compiled.rule.pattern, &compiled.rule.query) {
                 (Kind::Pattern(_), Some(pattern), _) => &pattern.keywords,
-                (Kind::Syntax(_), _, Some(query)) => &query.sink_keywords,
+                (Kind::Syntax(matcher), _, Some(query)) => {
+                    syntax.push((i, matcher));
+                    &query.sink_keywords
+                }
                 _ => continue,
             };
             let words: Vec<String> = words.iter().map(|w| w.to_ascii_lowercase()).filter(|w| !w.is_empty()).collect();
@@ -125,6 +145,10 @@ impl Prefilter {
         }
         keywords.push(suppress::MARKER.to_owned());
         rules_by_pattern.push(Vec::new());
+        let literals = SharedScan::new(&syntax, language);
+        if let Some(literals) = &literals {
+            keywords.extend(literals.literals().texts().iter().cloned());
+        }
         // A DFA: about 0.5 MB for the built-in keywords, and three to four times the throughput
         // of the default NFA on keyword-dense code, where this pass dominates the secret scan.
         let automaton = AhoCorasickBuilder::new()
@@ -133,21 +157,28 @@ impl Prefilter {
             .kind(Some(AhoCorasickKind::DFA))
             .build(&keywords)
             .expect("keyword automata are small");
-        Self { automaton, rules_by_pattern, always }
+        Self { automaton, rules_by_pattern, always, literals }
     }
 
-    /// The rules whose keywords occur in `text` (plus those without keywords), and whether the
-    /// suppression marker occurs.
-    fn candidates(&self, text: &[u8], active: &mut [bool]) -> bool {
+    /// Marks the rules whose keywords occur in `text` (plus those without keywords) in `active`.
+    fn candidates(&self, text: &[u8], active: &mut [bool]) -> Candidates {
         for &i in &self.always {
             active[i] = true;
         }
         let marker = self.rules_by_pattern.len() - 1;
+        let first_literal = self.rules_by_pattern.len();
         let mut seen = vec![false; self.rules_by_pattern.len()];
         let mut remaining = seen.len();
         let mut has_marker = false;
+        let mut literal_hits = self.literals.as_ref().map(|scan| scan.literals().no_hits());
         for hit in self.automaton.find_overlapping_iter(text) {
             let pattern = hit.pattern().as_usize();
+            if pattern >= first_literal {
+                if let (Some(scan), Some(hits)) = (&self.literals, literal_hits.as_mut()) {
+                    scan.literals().record(hits, pattern - first_literal, hit.start(), hit.end(), text);
+                }
+                continue;
+            }
             if std::mem::replace(&mut seen[pattern], true) {
                 continue;
             }
@@ -158,11 +189,12 @@ impl Prefilter {
                 active[rule] = true;
             }
             remaining -= 1;
-            if remaining == 0 {
+            // Without literals to locate, the pass can stop once every keyword was seen.
+            if remaining == 0 && literal_hits.is_none() {
                 break;
             }
         }
-        has_marker
+        Candidates { has_marker, literal_hits }
     }
 }
 
@@ -359,9 +391,9 @@ impl LinterBuilder {
             let kind = match (&rule.pattern, &rule.query) {
                 (Some(pattern), _) => Kind::Pattern(PatternMatcher::compile(&rule, pattern, placeholders.clone())?),
                 (None, Some(query)) if index < builtin_count => {
-                    Kind::Syntax(crate::syntax::compile_deferred(&rule, query)?)
+                    Kind::Syntax(crate::syntax::compile_deferred_matcher(&rule, query)?)
                 }
-                (None, Some(query)) => Kind::Syntax(crate::syntax::compile(&rule, query)?),
+                (None, Some(query)) => Kind::Syntax(crate::syntax::compile_with(&rule, query, true)?),
                 (None, None) => return Err(LintError::rule(&rule.id, "a rule needs a `pattern` or a `query`")),
             };
             rules.push(CompiledRule { level: rule.severity, rule, kind });
@@ -416,13 +448,18 @@ impl LinterBuilder {
             None => std::env::current_dir().map_err(|e| LintError::io(".", e))?,
         };
         let excludes = Excludes::new(&base, &self.excludes)?;
-        let prefilter = Prefilter::new(&rules);
         let threads = if self.threads == 0 {
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         } else {
             self.threads
         };
-        Ok(Linter { rules, prefilter, excludes: Arc::new(excludes), max_file_size: self.max_file_size, threads })
+        Ok(Linter {
+            rules,
+            prefilters: Default::default(),
+            excludes: Arc::new(excludes),
+            max_file_size: self.max_file_size,
+            threads,
+        })
     }
 }
 
@@ -444,7 +481,9 @@ fn unused_suppression_rule() -> Rule {
 #[derive(Debug)]
 pub struct Linter {
     rules: Vec<CompiledRule>,
-    prefilter: Prefilter,
+    /// Per language (in [`Language::ALL`] order), built on the first file of the language
+    /// (built-in syntax queries, whose literals it holds, compile lazily).
+    prefilters: [OnceLock<Prefilter>; Language::ALL.len()],
     pub(crate) excludes: Arc<Excludes>,
     pub(crate) max_file_size: u64,
     pub(crate) threads: usize,
@@ -489,7 +528,8 @@ impl Linter {
     pub fn check(&self, file: &SourceFile<'_>) -> FileFindings {
         let text = file.text.as_bytes();
         let mut active = vec![false; self.rules.len()];
-        let has_marker = self.prefilter.candidates(text, &mut active);
+        let prefilter = self.prefilter(file.language);
+        let Candidates { has_marker, literal_hits } = prefilter.candidates(text, &mut active);
 
         let mut raw: Vec<(usize, RawMatch)> = Vec::new();
         for (i, compiled) in self.rules.iter().enumerate() {
@@ -498,7 +538,10 @@ impl Linter {
             }
             let found = match &compiled.kind {
                 Kind::Pattern(pattern) => pattern.find_in(text),
-                Kind::Syntax(matcher) => matcher.find(file),
+                Kind::Syntax(matcher) => match (&prefilter.literals, &literal_hits) {
+                    (Some(scan), Some(hits)) => scan.find(i, matcher, file, hits),
+                    _ => matcher.find(file),
+                },
                 Kind::Engine => continue,
             };
             raw.extend(found.into_iter().map(|m| (i, clamp(file.text, m))));
@@ -550,6 +593,12 @@ impl Linter {
         }
         self.report_unused(file, &suppressions, &used, &lines, &slash, &mut out.findings);
         out
+    }
+
+    /// The pre-pass for files of `language`.
+    fn prefilter(&self, language: Language) -> &Prefilter {
+        let slot = Language::ALL.iter().position(|l| *l == language).unwrap_or(Language::ALL.len() - 1);
+        self.prefilters[slot].get_or_init(|| Prefilter::new(&self.rules, language))
     }
 
     /// Drops matches of fallback rules that overlap a match of a specific secret rule.

@@ -41,7 +41,7 @@ pub fn builtin_rules() -> Result<Vec<LoadedRule>, LintError> {
 /// # Errors
 ///
 /// [`LintError::Config`] with the line and column of a syntax error, an unknown key or a value
-/// of the wrong type; [`LintError::Rule`] for a rule that fails [`check_rule`].
+/// of the wrong type; [`LintError::Rule`] for a rule that fails the rule checks.
 pub fn parse_rule_file(origin: &str, text: &str) -> Result<Vec<LoadedRule>, LintError> {
     let file: RuleFile = toml::from_str(text)
         .map_err(|e| LintError::Config(ConfigErrors(vec![ConfigError::from_toml(origin, text, &e)])))?;

@@ -7,9 +7,15 @@
 //!    predicates imply all occur in it (see the `prefilter` module: `#eq? @fn "exec"` needs
 //!    `exec`, `#interpolates-secret?` needs a secret word, ...); both are substring scans, far
 //!    cheaper than parsing. When a query has such a prefilter it implies the keywords (a test
-//!    checks that for the built-in rules), so only the prefilter scan runs;
+//!    checks that for the built-in rules), so only the prefilter scan runs. Inside the engine
+//!    that scan is not even the rule's own: the engine's one keyword pass per file also locates
+//!    every syntax rule's literals;
 //! 2. parses it with a per-thread, reused tree-sitter parser for the file's grammar
-//!    (TypeScript and TSX are different grammars; JavaScript covers `.js/.jsx/.mjs/.cjs`);
+//!    (TypeScript and TSX are different grammars; JavaScript covers `.js/.jsx/.mjs/.cjs`). A
+//!    Rust file is not parsed whole: only the top-level items holding an anchor literal are,
+//!    each on its own (the `items` module finds their bounds lexically), and the parses are
+//!    shared by every rule checking the file; the whole file is parsed when it cannot be split
+//!    or a piece does not parse cleanly;
 //! 3. runs the query; tree-sitter itself applies the text predicates `#eq?`, `#not-eq?`,
 //!    `#match?`, `#not-match?`, `#any-of?`, `#not-any-of?`;
 //! 4. applies the named predicates, inline ones (`(#not-constant? @cmd)`, for that pattern) and
@@ -52,6 +58,7 @@
 //! ```
 
 mod expression;
+mod items;
 mod predicate;
 mod prefilter;
 
@@ -71,6 +78,7 @@ use crate::{LintError, Matcher, RawMatch, SourceFile};
 use expression::{Code, Family};
 use predicate::Predicate;
 use prefilter::Prefilter;
+pub(crate) use prefilter::{LiteralHits, SharedLiterals};
 
 /// Longest a parse of one file may take; past it the file yields no syntax findings.
 pub const PARSE_BUDGET: Duration = Duration::from_secs(2);
@@ -178,7 +186,7 @@ struct CompiledQuery {
 }
 
 /// The compiled matcher of one syntax rule.
-struct SyntaxMatcher {
+pub(crate) struct SyntaxMatcher {
     id: String,
     keywords: Option<AhoCorasick>,
     queries: Vec<(Language, QuerySlot)>,
@@ -237,7 +245,7 @@ impl fmt::Debug for SyntaxMatcher {
 /// column, an unknown node kind, field or predicate, a capture the predicates or `report`
 /// refer to that no query defines, a language without a query).
 pub fn compile(rule: &Rule, spec: &QuerySpec) -> Result<Box<dyn Matcher>, LintError> {
-    compile_with(rule, spec, true)
+    Ok(Box::new(compile_with(rule, spec, true)?))
 }
 
 /// Like [`compile`], but each language's query is compiled the first time a file of that
@@ -249,6 +257,11 @@ pub fn compile(rule: &Rule, spec: &QuerySpec) -> Result<Box<dyn Matcher>, LintEr
 /// # Errors
 /// The checks that need no compiled query: languages, query keys, predicate syntax.
 pub fn compile_deferred(rule: &Rule, spec: &QuerySpec) -> Result<Box<dyn Matcher>, LintError> {
+    Ok(Box::new(compile_deferred_matcher(rule, spec)?))
+}
+
+/// [`compile_deferred`], unboxed for the engine.
+pub(crate) fn compile_deferred_matcher(rule: &Rule, spec: &QuerySpec) -> Result<SyntaxMatcher, LintError> {
     for predicate in &spec.predicates {
         Predicate::parse_spec(predicate).map_err(|reason| LintError::Rule { id: rule.id.clone(), reason })?;
     }
@@ -267,7 +280,7 @@ pub fn compile_deferred(rule: &Rule, spec: &QuerySpec) -> Result<Box<dyn Matcher
         })
         .collect();
     let keywords = sink_keywords(rule, spec)?;
-    Ok(Box::new(SyntaxMatcher { id: rule.id.clone(), keywords, queries }))
+    Ok(SyntaxMatcher { id: rule.id.clone(), keywords, queries })
 }
 
 /// The languages of `rule`, each with its grammar, the `queries` key that serves it and that
@@ -318,8 +331,8 @@ fn sink_keywords(rule: &Rule, spec: &QuerySpec) -> Result<Option<AhoCorasick>, L
         .map_err(|e| LintError::Rule { id: rule.id.clone(), reason: format!("sink keywords: {e}") })
 }
 
-/// [`compile`], optionally without the pre-parse filter (tests compare both).
-fn compile_with(rule: &Rule, spec: &QuerySpec, prefilter: bool) -> Result<Box<dyn Matcher>, LintError> {
+/// [`compile`], unboxed, optionally without the pre-parse filter (tests compare both).
+pub(crate) fn compile_with(rule: &Rule, spec: &QuerySpec, prefilter: bool) -> Result<SyntaxMatcher, LintError> {
     let fail = |reason: String| LintError::Rule { id: rule.id.clone(), reason };
     let list_predicates =
         spec.predicates.iter().map(|p| Predicate::parse_spec(p)).collect::<Result<Vec<_>, _>>().map_err(fail)?;
@@ -361,7 +374,71 @@ fn compile_with(rule: &Rule, spec: &QuerySpec, prefilter: bool) -> Result<Box<dy
         }
     }
     let keywords = sink_keywords(rule, spec)?;
-    Ok(Box::new(SyntaxMatcher { id: rule.id.clone(), keywords, queries }))
+    Ok(SyntaxMatcher { id: rule.id.clone(), keywords, queries })
+}
+
+/// One literal scan per file shared by every syntax rule of one language (see
+/// [`SharedLiterals`]): the scan, and which member each rule is.
+#[derive(Debug)]
+pub(crate) struct SharedScan {
+    literals: SharedLiterals,
+    /// (rule index given by the engine, member index), sorted by rule index.
+    members: Vec<(usize, usize)>,
+}
+
+impl SharedScan {
+    /// The scan for files of `language` over `matchers` (the engine's rule index, the rule's
+    /// matcher); the rules without a pre-parse filter for the language stay out and scan on
+    /// their own. `None` when no rule takes part.
+    pub(crate) fn new(matchers: &[(usize, &SyntaxMatcher)], language: Language) -> Option<Self> {
+        let mut prefilters = Vec::new();
+        let mut members = Vec::new();
+        for &(rule, matcher) in matchers {
+            if let Some(prefilter) = matcher.compiled(language).and_then(|c| c.prefilter.as_ref()) {
+                members.push((rule, prefilters.len()));
+                prefilters.push(prefilter);
+            }
+        }
+        if prefilters.is_empty() {
+            return None;
+        }
+        members.sort_unstable();
+        Some(Self { literals: SharedLiterals::new(&prefilters), members })
+    }
+
+    /// The literals, for the engine's one pass over each file.
+    pub(crate) const fn literals(&self) -> &SharedLiterals {
+        &self.literals
+    }
+
+    /// The one pass over `text` on its own (the engine folds it into its keyword pass).
+    #[cfg(test)]
+    pub(crate) fn scan(&self, text: &str) -> LiteralHits {
+        let automaton = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(self.literals.texts())
+            .expect("literal automata are small");
+        let mut hits = self.literals.no_hits();
+        for found in automaton.find_overlapping_iter(text) {
+            self.literals.record(&mut hits, found.pattern().as_usize(), found.start(), found.end(), text.as_bytes());
+        }
+        hits
+    }
+
+    /// Runs rule `rule`'s matcher on `file` with the shared `hits`, or on its own when it is
+    /// not a member.
+    pub(crate) fn find(
+        &self,
+        rule: usize,
+        matcher: &SyntaxMatcher,
+        file: &SourceFile<'_>,
+        hits: &LiteralHits,
+    ) -> Vec<RawMatch> {
+        match self.members.binary_search_by_key(&rule, |&(r, _)| r) {
+            Ok(at) => matcher.find_with(file, Some((hits, self.literals.ids(self.members[at].1)))),
+            Err(_) => matcher.find(file),
+        }
+    }
 }
 
 /// Compile one language's query and resolve its predicates, message and report capture.
@@ -439,18 +516,96 @@ thread_local! {
         const { RefCell::new([const { None }; Grammar::COUNT]) };
     /// One query cursor per thread, reused across files and rules.
     static CURSOR: RefCell<Option<QueryCursor>> = const { RefCell::new(None) };
-    /// The last file this thread parsed, so that the next syntax rule run on the same file
-    /// reuses its tree instead of parsing it again.
-    static LAST_PARSE: RefCell<Option<LastParse>> = const { RefCell::new(None) };
+    /// This thread's parses of the file it is checking, so that the next syntax rule run on the
+    /// same file reuses them instead of parsing again.
+    static FILE_PARSES: RefCell<Option<FileParses>> = const { RefCell::new(None) };
 }
 
-/// One parse, remembered: which grammar, which text (compared in full, so a reused buffer with
-/// new contents is never mistaken for the old file), and the tree (`None` if parsing ran out of
-/// time, so a hostile file is not parsed again for every rule).
-struct LastParse {
+/// The parses of one file, remembered: which grammar, which text (compared in full, so a
+/// reused buffer with new contents is never mistaken for the old file), the whole file's tree,
+/// and the trees of pieces of it (Rust items) parsed on their own.
+struct FileParses {
     grammar: Grammar,
     text: String,
-    tree: Option<Tree>,
+    /// `None`: not parsed yet; `Some(None)`: parsing ran out of time (a hostile file is not
+    /// parsed again for every rule).
+    whole: Option<Option<Tree>>,
+    /// The top-level item bounds, lexed once: `None`: not yet; `Some(None)`: the lexer gave up.
+    bounds: Option<Option<Vec<usize>>>,
+    /// Piece start offset -> its tree; `None` when it did not parse cleanly.
+    pieces: Vec<(usize, Option<Tree>)>,
+}
+
+/// How one rule's query runs over one file.
+enum Plan {
+    /// Over these byte ranges of the whole file's tree.
+    Whole(Tree, Vec<std::ops::Range<usize>>),
+    /// Over pieces of the file parsed on their own: (the piece's byte range, its tree).
+    Pieces(Vec<(std::ops::Range<usize>, Tree)>),
+}
+
+impl FileParses {
+    fn new(grammar: Grammar, text: &str) -> Self {
+        Self { grammar, text: text.to_owned(), whole: None, bounds: None, pieces: Vec::new() }
+    }
+
+    /// Forget the last file unless it is `text` in `grammar`.
+    fn reset_to(&mut self, grammar: Grammar, text: &str) {
+        if self.grammar != grammar || self.text != text {
+            self.grammar = grammar;
+            self.text.clear();
+            self.text.push_str(text);
+            self.whole = None;
+            self.bounds = None;
+            self.pieces.clear();
+        }
+    }
+
+    fn whole(&mut self) -> Option<Tree> {
+        let (grammar, text) = (self.grammar, &self.text);
+        self.whole.get_or_insert_with(|| parse_with_thread_parser(grammar, text)).clone()
+    }
+
+    /// The trees of the top-level items holding `positions`, each parsed on its own; `None`
+    /// when the file cannot be split (only Rust can, see [`items`]) or some piece does not
+    /// parse cleanly: then the whole file must be parsed.
+    fn item_trees(&mut self, positions: &[usize]) -> Option<Vec<(std::ops::Range<usize>, Tree)>> {
+        if self.grammar != Grammar::Rust {
+            return None;
+        }
+        let text = &self.text;
+        let bounds = self.bounds.get_or_insert_with(|| items::rust_item_bounds(text)).as_ref()?;
+        let mut wanted: Vec<usize> = positions.iter().map(|&p| bounds.partition_point(|&b| b <= p) - 1).collect();
+        wanted.dedup();
+        let mut trees = Vec::with_capacity(wanted.len());
+        for piece in wanted {
+            let range = *bounds.get(piece)?..*bounds.get(piece + 1)?;
+            let tree = match self.pieces.iter().find(|(start, _)| *start == range.start) {
+                Some((_, tree)) => tree.clone(),
+                None => {
+                    let tree = parse_with_thread_parser(self.grammar, &text[range.clone()])
+                        .filter(|tree| !tree.root_node().has_error());
+                    self.pieces.push((range.start, tree.clone()));
+                    tree
+                }
+            };
+            trees.push((range, tree?));
+        }
+        Some(trees)
+    }
+}
+
+/// Runs `f` on this thread's parses of `text` in `grammar`.
+fn with_file_parses<R>(grammar: Grammar, text: &str, f: impl FnOnce(&mut FileParses) -> R) -> R {
+    FILE_PARSES.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut slot) => {
+            let parses = slot.get_or_insert_with(|| FileParses::new(grammar, text));
+            parses.reset_to(grammar, text);
+            f(parses)
+        }
+        // Not reachable (no re-entrancy), but fresh parses are always correct.
+        Err(_) => f(&mut FileParses::new(grammar, text)),
+    })
 }
 
 /// The byte ranges of the top-level items (children of the root) holding `positions`, merged;
@@ -484,31 +639,6 @@ fn item_ranges(tree: &Tree, positions: &[usize]) -> Vec<std::ops::Range<usize>> 
     }
     let covered: usize = merged.iter().map(|r| r.end - r.start).sum();
     if covered * 2 > root.end_byte().saturating_sub(root.start_byte()) { whole() } else { merged }
-}
-
-/// The tree of `text`: this thread's last parse if it was of the same text with the same
-/// grammar, else a fresh parse (then remembered).
-fn tree_for(grammar: Grammar, text: &str) -> Option<Tree> {
-    let cached = LAST_PARSE.with(|cell| {
-        let last = cell.try_borrow().ok()?;
-        let last = last.as_ref()?;
-        (last.grammar == grammar && last.text == text).then(|| last.tree.clone())
-    });
-    if let Some(tree) = cached {
-        return tree;
-    }
-    let tree = parse_with_thread_parser(grammar, text);
-    LAST_PARSE.with(|cell| {
-        if let Ok(mut slot) = cell.try_borrow_mut() {
-            let mut last = slot.take().unwrap_or(LastParse { grammar, text: String::new(), tree: None });
-            last.grammar = grammar;
-            last.text.clear();
-            last.text.push_str(text);
-            last.tree.clone_from(&tree);
-            *slot = Some(last);
-        }
-    });
-    tree
 }
 
 /// Parse `text` with a deadline; `None` if it ran out of time or the grammar failed to load.
@@ -602,8 +732,21 @@ fn span(m: &QueryMatch<'_, '_>, report: Option<u32>) -> Option<(usize, usize)> {
 
 impl Matcher for SyntaxMatcher {
     fn find(&self, file: &SourceFile<'_>) -> Vec<RawMatch> {
-        let Some(compiled) = self.queries.iter().find(|(l, _)| *l == file.language).and_then(|(_, slot)| slot.get())
-        else {
+        self.find_with(file, None)
+    }
+}
+
+impl SyntaxMatcher {
+    /// The compiled query for `language` (compiling a deferred one now).
+    fn compiled(&self, language: Language) -> Option<&CompiledQuery> {
+        self.queries.iter().find(|(l, _)| *l == language).and_then(|(_, slot)| slot.get())
+    }
+
+    /// Every match in `file`; with `shared`, the literal occurrences come from the engine's one
+    /// pass (the hits, and this rule's literal ids -> the pass's text ids) instead of this
+    /// rule's own scans.
+    fn find_with(&self, file: &SourceFile<'_>, shared: Option<(&LiteralHits, &[usize])>) -> Vec<RawMatch> {
+        let Some(compiled) = self.compiled(file.language) else {
             return Vec::new();
         };
         if file.text.len() > MAX_PARSE_BYTES {
@@ -611,25 +754,49 @@ impl Matcher for SyntaxMatcher {
         }
         // The prefilter implies the keywords (a test checks it for the built-in rules), so the
         // keyword scan only runs for queries without one.
-        let may_match = match &compiled.prefilter {
-            Some(prefilter) => prefilter.may_match(file.text),
-            None => self.keywords.as_ref().is_none_or(|k| k.is_match(file.text)),
+        let may_match = match (&compiled.prefilter, shared) {
+            (Some(prefilter), Some((hits, ids))) => prefilter.may_match_in(hits, ids),
+            (Some(prefilter), None) => prefilter.may_match(file.text),
+            (None, _) => self.keywords.as_ref().is_none_or(|k| k.is_match(file.text)),
         };
         if !may_match {
             return Vec::new();
         }
-        let Some(tree) = tree_for(compiled.grammar, file.text) else {
-            return Vec::new();
-        };
-        // Run the query only over the top-level items that hold an anchor literal (every match
-        // contains one): most of a large file is then never visited.
-        let ranges = match &compiled.prefilter {
-            Some(prefilter) => item_ranges(&tree, &prefilter.anchor_positions(file.text)),
-            None => std::iter::once(0..file.text.len()).collect(),
-        };
+        let plan = with_file_parses(compiled.grammar, file.text, |parses| {
+            let Some(prefilter) = &compiled.prefilter else {
+                return Some(Plan::Whole(parses.whole()?, std::iter::once(0..file.text.len()).collect()));
+            };
+            // Every match contains an anchor literal, inside one top-level item: parse only
+            // those items, or at least run the query only over them.
+            let positions = match shared {
+                Some((hits, ids)) => prefilter.anchor_positions_in(hits, ids),
+                None => prefilter.anchor_positions(file.text),
+            };
+            if let Some(pieces) = parses.item_trees(&positions) {
+                return Some(Plan::Pieces(pieces));
+            }
+            let tree = parses.whole()?;
+            let ranges = item_ranges(&tree, &positions);
+            Some(Plan::Whole(tree, ranges))
+        });
         let mut found = Vec::new();
-        for range in ranges {
-            found.extend(self.run(compiled, &tree, file.text, range));
+        match plan {
+            None => {}
+            Some(Plan::Whole(tree, ranges)) => {
+                for range in ranges {
+                    found.extend(self.run(compiled, &tree, file.text, range));
+                }
+            }
+            Some(Plan::Pieces(pieces)) => {
+                for (range, tree) in pieces {
+                    let piece = &file.text[range.clone()];
+                    found.extend(self.run(compiled, &tree, piece, 0..piece.len()).into_iter().map(|m| RawMatch {
+                        start_byte: m.start_byte + range.start,
+                        end_byte: m.end_byte + range.start,
+                        ..m
+                    }));
+                }
+            }
         }
         found.sort_by_key(|m| (m.start_byte, m.end_byte));
         found.dedup_by_key(|m| (m.start_byte, m.end_byte));

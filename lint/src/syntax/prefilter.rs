@@ -56,6 +56,8 @@ pub(super) struct Prefilter {
     anchors: AhoCorasick,
     /// Per pattern: groups (all must hold) of literal ids (any may occur).
     patterns: Vec<Vec<Vec<usize>>>,
+    /// The literal ids `anchors` searches for.
+    anchor_ids: Vec<usize>,
 }
 
 /// One predicate as written in the query source.
@@ -154,13 +156,39 @@ impl Prefilter {
             .ascii_case_insensitive(true)
             .build(anchor_ids.iter().map(|&id| &literals[id].text))
             .ok()?;
-        Some(Self { literals, automaton, anchors, patterns })
+        Some(Self { literals, automaton, anchors, patterns, anchor_ids })
     }
 
     /// Byte offsets of every occurrence of an anchor literal. Each pattern's anchor group comes
     /// from predicates on captures every match has, so every match contains one of these.
     pub(super) fn anchor_positions(&self, text: &str) -> Vec<usize> {
         self.anchors.find_overlapping_iter(text).map(|found| found.start()).collect()
+    }
+
+    /// [`Prefilter::may_match`] from a shared scan: `ids` maps this filter's literal ids to the
+    /// scan's texts ([`SharedLiterals::ids`]).
+    pub(super) fn may_match_in(&self, hits: &LiteralHits, ids: &[usize]) -> bool {
+        let seen: Vec<bool> = self
+            .literals
+            .iter()
+            .zip(ids)
+            .map(|(literal, &text)| hits.occurs(text, literal.folded, literal.whole_word))
+            .collect();
+        self.patterns.iter().any(|groups| groups.iter().all(|group| group.iter().any(|&id| seen[id])))
+    }
+
+    /// [`Prefilter::anchor_positions`] from a shared scan, sorted.
+    pub(super) fn anchor_positions_in(&self, hits: &LiteralHits, ids: &[usize]) -> Vec<usize> {
+        let anchors: Vec<usize> = self.anchor_ids.iter().map(|&id| ids[id]).collect();
+        let mut positions: Vec<usize> = hits
+            .all
+            .iter()
+            .filter(|(text, _)| anchors.contains(&(*text as usize)))
+            .map(|&(_, at)| at as usize)
+            .collect();
+        positions.sort_unstable();
+        positions.dedup();
+        positions
     }
 
     /// Whether some pattern may match `text` (false: it certainly cannot).
@@ -200,6 +228,99 @@ impl Prefilter {
             }
         }
         false
+    }
+}
+
+/// The literals of many prefilters (every syntax rule of one language), found in one pass per
+/// file instead of one pass per rule: the engine puts [`SharedLiterals::texts`] into its own
+/// keyword automaton, feeds each occurrence to [`SharedLiterals::record`], and hands every rule
+/// its view of the result. Texts are deduplicated; how each occurrence compares (exactly or only
+/// up to ASCII case, glued to identifier characters or not) is recorded per text.
+#[derive(Debug)]
+pub(crate) struct SharedLiterals {
+    /// Per member (in the order given to [`SharedLiterals::new`]): its literal ids -> text ids.
+    ids: Vec<Vec<usize>>,
+    /// The deduplicated texts.
+    texts: Vec<String>,
+}
+
+/// Where a file holds the texts of a [`SharedLiterals`].
+#[derive(Debug, Default)]
+pub(crate) struct LiteralHits {
+    /// Per text: bit 0 occurs up to case, bit 1 exactly, bit 2 up to case and not glued to
+    /// identifier characters, bit 3 exactly and not glued.
+    kinds: Vec<u8>,
+    /// Every occurrence: (text id, byte offset).
+    all: Vec<(u32, u32)>,
+}
+
+const FOLDED: u8 = 1;
+const EXACT: u8 = 2;
+const WORD_SHIFT: u8 = 2;
+
+impl LiteralHits {
+    fn occurs(&self, text: usize, folded: bool, whole_word: bool) -> bool {
+        let wanted = if folded { FOLDED } else { EXACT };
+        let wanted = if whole_word { wanted << WORD_SHIFT } else { wanted };
+        self.kinds.get(text).is_some_and(|kinds| kinds & wanted != 0)
+    }
+}
+
+impl SharedLiterals {
+    pub(super) fn new(members: &[&Prefilter]) -> Self {
+        let mut texts: Vec<String> = Vec::new();
+        let ids = members
+            .iter()
+            .map(|member| {
+                member
+                    .literals
+                    .iter()
+                    .map(|literal| match texts.iter().position(|t| *t == literal.text) {
+                        Some(id) => id,
+                        None => {
+                            texts.push(literal.text.clone());
+                            texts.len() - 1
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        Self { ids, texts }
+    }
+
+    /// The texts to search for, ASCII case-insensitively and overlapping.
+    pub(crate) fn texts(&self) -> &[String] {
+        &self.texts
+    }
+
+    /// Member `index`'s literal ids -> text ids.
+    pub(super) fn ids(&self, index: usize) -> &[usize] {
+        &self.ids[index]
+    }
+
+    /// No occurrence yet.
+    pub(crate) fn no_hits(&self) -> LiteralHits {
+        LiteralHits { kinds: vec![0; self.texts.len()], all: Vec::new() }
+    }
+
+    /// Records that text `id` occurs (up to ASCII case) at `start..end` of `bytes`.
+    pub(crate) fn record(&self, hits: &mut LiteralHits, id: usize, start: usize, end: usize, bytes: &[u8]) {
+        let (Some(expected), Some(matched), Ok(text_id), Ok(at)) =
+            (self.texts.get(id), bytes.get(start..end), u32::try_from(id), u32::try_from(start))
+        else {
+            return;
+        };
+        let glued_before = start > 0
+            && matched.first().copied().is_some_and(is_word_byte)
+            && bytes.get(start - 1).copied().is_some_and(is_word_byte);
+        let glued_after =
+            matched.last().copied().is_some_and(is_word_byte) && bytes.get(end).copied().is_some_and(is_word_byte);
+        let mut kinds = FOLDED | if expected.as_bytes() == matched { EXACT } else { 0 };
+        if !glued_before && !glued_after {
+            kinds |= kinds << WORD_SHIFT;
+        }
+        hits.kinds[id] |= kinds;
+        hits.all.push((text_id, at));
     }
 }
 

@@ -161,6 +161,83 @@ fn prefilter_never_hides_a_finding() {
     }
 }
 
+/// The Rust sources of this repository (real code, with real sinks), plus every rule's Rust
+/// examples joined into one many-item file.
+fn rust_corpus() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    let mut dirs = vec![root.join("src"), root.join("exec/src"), root.join("lint/src"), root.join("tests")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push((path.display().to_string(), std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    let examples: Vec<String> = rules()
+        .iter()
+        .flat_map(|(_, r)| r.examples.iter().filter(|e| e.language == Language::Rust).map(|e| e.code.clone()))
+        .collect();
+    files.push(("rule examples".to_owned(), examples.join("\n")));
+    files
+}
+
+#[test]
+fn parsing_only_the_items_with_anchors_finds_what_a_whole_file_parse_finds() {
+    let corpus = rust_corpus();
+    assert!(corpus.len() > 50, "the repository's Rust sources were found");
+    let split = corpus.iter().filter(|(_, text)| super::items::rust_item_bounds(text).is_some()).count();
+    assert!(split * 10 >= corpus.len() * 9, "the lexer splits real code: {split} of {}", corpus.len());
+    let mut findings = 0;
+    for (_, rule) in rules().iter().filter(|(_, r)| r.languages.contains(&Language::Rust)) {
+        let spec = rule.query.as_ref().unwrap();
+        // With the prefilter, a Rust file is parsed item by item; without it, whole.
+        let by_items = compile(rule, spec).unwrap();
+        let whole = super::compile_with(rule, spec, false).unwrap();
+        for (name, text) in &corpus {
+            let file = SourceFile { path: Path::new("x.rs"), language: Language::Rust, text };
+            let found = by_items.find(&file);
+            assert_eq!(found, whole.find(&file), "{} on {name}", rule.id);
+            findings += found.len();
+        }
+    }
+    assert!(findings > 0, "the comparison saw findings");
+}
+
+#[test]
+fn the_shared_literal_scan_decides_as_each_rule_alone() {
+    let rules = rules();
+    let matchers: Vec<(usize, super::SyntaxMatcher)> = rules
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, r))| r.languages.contains(&Language::Rust))
+        .map(|(i, (_, r))| (i, super::compile_with(r, r.query.as_ref().unwrap(), true).unwrap()))
+        .collect();
+    let members: Vec<(usize, &super::SyntaxMatcher)> = matchers.iter().map(|(i, m)| (*i, m)).collect();
+    let scan = super::SharedScan::new(&members, Language::Rust).expect("the Rust rules share a scan");
+    let mut corpus = rust_corpus();
+    let mut rng = Rng(0xF11E_0000_0000_0003);
+    let pieces: Vec<String> = corpus.iter().map(|(_, t)| t.clone()).collect();
+    let pieces: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    for round in 0..100 {
+        corpus.push((format!("garbage {round}"), garbage(&mut rng, &pieces)));
+    }
+    let mut findings = 0;
+    for (name, text) in &corpus {
+        let file = SourceFile { path: Path::new("x.rs"), language: Language::Rust, text };
+        let hits = scan.scan(text);
+        for (i, matcher) in &members {
+            let shared = scan.find(*i, matcher, &file, &hits);
+            assert_eq!(shared, matcher.find(&file), "{} on {name}", matcher.id);
+            findings += shared.len();
+        }
+    }
+    assert!(findings > 0, "the comparison saw findings");
+}
+
 #[test]
 fn every_syntax_rule_query_has_a_prefilter() {
     // Without one, every file of the language that passes the keyword gate is parsed: far
