@@ -13,7 +13,8 @@
 
 use std::ffi::CString;
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt, symlink};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
@@ -80,6 +81,15 @@ const NONE: Option<&str> = None;
 /// Builds the root and pivots into it. Runs in the sandbox's init, inside its new user and
 /// mount namespaces, before any untrusted code exists.
 pub(crate) fn build_and_enter(spec: &RootSpec<'_>) -> Step {
+    // Every directory and file below is created with exactly its mode (/tmp's sticky 1777
+    // included), without a chmod after each; the umask comes back before anything runs.
+    let umask = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    let built = build_and_pivot(spec);
+    nix::sys::stat::umask(umask);
+    built
+}
+
+fn build_and_pivot(spec: &RootSpec<'_>) -> Step {
     // Nothing we mount may propagate back to the host.
     mount(NONE, "/", NONE, MsFlags::MS_REC | MsFlags::MS_PRIVATE, NONE).map_err(fail("make / private"))?;
 
@@ -134,10 +144,9 @@ pub(crate) fn build_and_enter(spec: &RootSpec<'_>) -> Step {
     Ok(())
 }
 
+/// Creates a directory with exactly `mode` (the umask is 0 while the root is built).
 fn make_dir(path: &Path, mode: u32) -> Step {
-    fs::DirBuilder::new().mode(mode).create(path).map_err(io_fail(format!("mkdir {}", path.display())))?;
-    // The umask must not narrow what we asked for (e.g. /tmp's sticky 1777).
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_fail(format!("chmod {}", path.display())))
+    fs::DirBuilder::new().mode(mode).create(path).map_err(io_fail(format!("mkdir {}", path.display())))
 }
 
 fn bind_system_dirs(new_root: &Path) -> Step {
@@ -184,9 +193,15 @@ fn bind_read_only(source: &Path, target: &Path) -> Step {
     mount(NONE, target, NONE, flags, NONE).map_err(fail(stage))
 }
 
+/// Creates a file with exactly `mode` (the umask is 0 while the root is built).
 fn write_file(path: &Path, contents: &[u8], mode: u32) -> Step {
-    fs::write(path, contents).map_err(io_fail(format!("write {}", path.display())))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_fail(format!("chmod {}", path.display())))
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(io_fail(format!("create {}", path.display())))?;
+    file.write_all(contents).map_err(io_fail(format!("write {}", path.display())))
 }
 
 fn build_etc(new_root: &Path, hostname: &str) -> Step {

@@ -184,7 +184,10 @@ pub struct SecretRedactor {
     secrets: Option<AhoCorasick>,
     /// The placeholder of each registered value, by pattern index.
     secret_placeholders: Vec<Box<[u8]>>,
-    shapes: Option<&'static Shapes>,
+    /// Whether the built-in credential shapes are looked for. Their regex compiles on the first
+    /// text that holds one of their keywords, not when a redactor is built: most redactors only
+    /// ever see text without any.
+    shapes: bool,
     /// Set only if the built-in shapes failed to compile, which the tests rule out; the redactor then
     /// withholds all output rather than let credentials through.
     withhold_all: bool,
@@ -197,7 +200,7 @@ impl Default for SecretRedactor {
             prefilter: None,
             secrets: None,
             secret_placeholders: Vec::new(),
-            shapes: None,
+            shapes: false,
             withhold_all: true,
         })
     }
@@ -209,7 +212,7 @@ impl fmt::Debug for SecretRedactor {
         let names: Vec<_> = self.secret_placeholders.iter().map(|p| String::from_utf8_lossy(p)).collect();
         f.debug_struct("SecretRedactor")
             .field("secrets", &names)
-            .field("patterns", &self.shapes.is_some())
+            .field("patterns", &self.shapes)
             .finish_non_exhaustive()
     }
 }
@@ -229,10 +232,9 @@ impl SecretRedactor {
     /// The shortest secret value accepted: shorter ones would match ordinary words and numbers.
     pub const MIN_SECRET_LEN: usize = 6;
 
-    /// Compiles the built-in credential shapes now, on a background thread, so the first
-    /// redactor built later does not wait for it (a short-lived program such as
-    /// `sandguard run` overlaps it with building its sandbox). Optional: without it, the shapes
-    /// compile on first use.
+    /// Compiles the built-in credential shapes now, on a background thread. Optional: without
+    /// it the shapes compile (in about a millisecond) the first time a redactor meets text
+    /// holding one of their keywords; a long-running service may prefer to pay that at start.
     pub fn warm_up() {
         let _ = std::thread::Builder::new().name("sandguard-redact-warm-up".into()).spawn(|| {
             let _ = COMPILED_SHAPES.as_ref();
@@ -296,7 +298,12 @@ impl SecretRedactor {
                 spans.push(Span { start: m.start(), end: m.end(), rank: (0, index), placeholder });
             }
         }
-        if let Some(shapes) = self.shapes {
+        if self.shapes {
+            // The shapes' regex is compiled by the tests; were it to fail here, nothing the
+            // shapes would catch may pass.
+            let Some(shapes) = COMPILED_SHAPES.as_ref() else {
+                return Some(WITHHELD.to_vec());
+            };
             for caps in shapes.regex.captures_iter(hay) {
                 // Exactly one shape's group takes part in a match.
                 let shape = caps.iter().skip(1).enumerate().find_map(|(i, m)| Some((i, m?)));
@@ -388,19 +395,12 @@ impl SecretRedactorBuilder {
 
     /// Compiles the redactor.
     pub fn build(self) -> Result<SecretRedactor, RedactError> {
-        let shapes = match (self.patterns, COMPILED_SHAPES.as_ref()) {
-            (false, _) => None,
-            (true, Some(shapes)) => Some(shapes),
-            (true, None) => return Err(RedactError::Build { reason: "the built-in patterns did not compile".into() }),
-        };
+        let shapes = self.patterns;
         let secret_placeholders: Vec<_> = self.secrets.iter().map(|(name, _)| placeholder(name)).collect();
-        let every_placeholder = || {
-            secret_placeholders
-                .iter()
-                .map(|p| &p[..])
-                .chain(shapes.iter().flat_map(|s| s.placeholders.iter().map(|p| &p[..])))
-                .chain([WITHHELD])
-        };
+        let shape_placeholders: Vec<_> =
+            if shapes { SHAPES.iter().map(|(kind, _)| placeholder(kind)).collect() } else { Vec::new() };
+        let every_placeholder =
+            || secret_placeholders.iter().chain(&shape_placeholders).map(|p| &p[..]).chain([WITHHELD]);
         for (name, value) in &self.secrets {
             if every_placeholder().any(|p| p.windows(value.len()).any(|w| w == value)) {
                 return Err(RedactError::InPlaceholder { name: name.clone() });
@@ -413,7 +413,7 @@ impl SecretRedactorBuilder {
         } else {
             Some(AhoCorasickBuilder::new().match_kind(MatchKind::Standard).build(values()).map_err(build_failed)?)
         };
-        let keywords = if shapes.is_some() { &KEYWORDS[..] } else { &[] };
+        let keywords = if shapes { &KEYWORDS[..] } else { &[] };
         let needles: Vec<&[u8]> = keywords.iter().map(|k| k.as_bytes()).chain(values().map(|v| &v[..])).collect();
         let prefilter = if needles.is_empty() {
             None

@@ -30,8 +30,6 @@ pub(crate) fn run(args: &RunArgs) -> u8 {
 }
 
 fn try_run(args: &RunArgs) -> Result<u8, String> {
-    // The redactor's patterns compile while the sandbox is being built.
-    crate::policy::SecretRedactor::warm_up();
     let policy = match &args.policy {
         Some(file) => Policy::load(file).map_err(|errors| format!("invalid policy:\n{errors}"))?,
         None => Policy::default(),
