@@ -36,11 +36,13 @@
 pub mod cli;
 mod enforcer;
 mod error;
+#[cfg(feature = "tower")]
+pub mod middleware;
 mod sandbox;
 
 pub use enforcer::{Enforcer, EnforcerBuilder, Permit};
 pub use error::Error;
-pub use sandbox::{ExecResult, Sandbox, Session};
+pub use sandbox::{ExecResult, Sandbox, Session, ShellSession};
 pub use sandguard_audit as audit;
 pub use sandguard_exec as exec;
 pub use sandguard_policy as policy;
