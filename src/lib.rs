@@ -39,6 +39,8 @@ mod error;
 #[cfg(feature = "tower")]
 pub mod middleware;
 mod sandbox;
+#[cfg(feature = "serve")]
+pub mod service;
 
 pub use enforcer::{Enforcer, EnforcerBuilder, Permit};
 pub use error::Error;

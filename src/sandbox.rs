@@ -296,7 +296,8 @@ impl Sandbox {
 
     /// What a background process (started on this sandbox) wrote so far, redacted.
     pub fn process_logs(&self, process: &sandguard_exec::process::Process) -> sandguard_exec::process::Logs {
-        let redactor = self.redactor(&ExecRequest { command: CommandSpec::Shell(""), cwd: None, env: &[], limits: None });
+        let redactor =
+            self.redactor(&ExecRequest { command: CommandSpec::Shell(""), cwd: None, env: &[], limits: None });
         let mut logs = process.logs();
         logs.stdout = redactor.redact_bytes(&logs.stdout).into_owned();
         logs.stderr = redactor.redact_bytes(&logs.stderr).into_owned();

@@ -264,7 +264,8 @@ mod tests {
     use super::*;
     use crate::middleware::test_support::{Harness, get};
 
-    const KEYS: &str = "alice aaaaaaaaaaaaaaaaaaaa\nbob bbbbbbbbbbbbbbbbbbbb\n\n# comment\nalice cccccccccccccccccccc\n";
+    const KEYS: &str =
+        "alice aaaaaaaaaaaaaaaaaaaa\nbob bbbbbbbbbbbbbbbbbbbb\n\n# comment\nalice cccccccccccccccccccc\n";
 
     fn headers(value: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();

@@ -66,7 +66,14 @@ where
                 let message = limited.to_string();
                 let refusal = too_many_requests(limited.code(), &message, limited.retry_after);
                 let enforcer = &self.layer.enforcer;
-                ResponseFuture::refused(refuse(enforcer, &request, "request.rate_limit", limited.code(), &message, refusal))
+                ResponseFuture::refused(refuse(
+                    enforcer,
+                    &request,
+                    "request.rate_limit",
+                    limited.code(),
+                    &message,
+                    refusal,
+                ))
             }
         }
     }

@@ -88,7 +88,14 @@ where
                 let message = error.to_string();
                 let refusal = error_response(StatusCode::BAD_REQUEST, error.code(), &message);
                 let enforcer = &self.layer.enforcer;
-                ResponseFuture::refused(refuse(enforcer, &request, "request.sandbox_id", error.code(), &message, refusal))
+                ResponseFuture::refused(refuse(
+                    enforcer,
+                    &request,
+                    "request.sandbox_id",
+                    error.code(),
+                    &message,
+                    refusal,
+                ))
             }
         }
     }
