@@ -55,7 +55,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use sandguard_audit::{NewEvent, Outcome};
+use sandguard_audit::{AuditError, NewEvent, Outcome};
 use sandguard_policy::SandboxId;
 
 use crate::Enforcer;
@@ -130,9 +130,8 @@ struct Decision<'a> {
     message: &'a str,
 }
 
-/// Records `decision` about `request`. Returns `Err` with the 503 to send instead when the
-/// record cannot be written.
-fn record<B>(enforcer: &Enforcer, request: &Request<B>, decision: &Decision<'_>) -> Result<(), Response<Body>> {
+/// Records `decision` about `request`.
+fn record<B>(enforcer: &Enforcer, request: &Request<B>, decision: &Decision<'_>) -> Result<(), AuditError> {
     let actor = request.extensions().get::<Actor>().map_or(ANONYMOUS, Actor::name);
     let mut path = request.uri().path();
     if path.len() > MAX_RECORDED_PATH {
@@ -151,13 +150,16 @@ fn record<B>(enforcer: &Enforcer, request: &Request<B>, decision: &Decision<'_>)
     if let Some(code) = decision.code {
         event = event.reason(code, decision.message);
     }
-    enforcer.audit().record(event).map(drop).map_err(|error| {
-        error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "AUDIT_FAILURE",
-            &format!("the decision could not be recorded, so the request is refused: {error}"),
-        )
-    })
+    enforcer.audit().record(event).map(drop)
+}
+
+/// The 503 sent instead of any answer whose decision could not be recorded.
+fn audit_unavailable(error: &AuditError) -> Response<Body> {
+    error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "AUDIT_FAILURE",
+        &format!("the decision could not be recorded, so the request is refused: {error}"),
+    )
 }
 
 /// Records a refusal and returns the response to send: `refusal`, or a 503 if the record failed.
@@ -172,7 +174,7 @@ fn refuse<B>(
     let decision = Decision { action, outcome: Outcome::Denied, code: Some(code), message };
     match record(enforcer, request, &decision) {
         Ok(()) => refusal,
-        Err(unavailable) => unavailable,
+        Err(error) => audit_unavailable(&error),
     }
 }
 

@@ -29,7 +29,7 @@ use sandguard_policy::SandboxId;
 use tower::{Layer, Service};
 
 use super::future::ResponseFuture;
-use super::{Actor, Decision, error_response, record, refuse};
+use super::{Actor, Decision, audit_unavailable, error_response, record, refuse};
 use crate::Enforcer;
 
 /// How an actor stands to a sandbox.
@@ -179,7 +179,7 @@ where
                 let allowed = Decision { action, outcome: Outcome::Allowed, code: None, message: "" };
                 return match record(enforcer, &request, &allowed) {
                     Ok(()) => ResponseFuture::inner(self.inner.call(request)),
-                    Err(unavailable) => ResponseFuture::refused(unavailable),
+                    Err(error) => ResponseFuture::refused(audit_unavailable(&error)),
                 };
             }
             Ownership::Other => (StatusCode::FORBIDDEN, "NOT_OWNER", "this sandbox belongs to another user"),
