@@ -30,6 +30,7 @@ cleanup() {
 trap cleanup EXIT
 
 token=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+# sandguard:allow(secret-in-command) -- printf is a builtin: the token goes to a 0600 file, not a command line
 (umask 077 && printf 'fuzzer %s\n' "$token" > "$work/keys")
 # The default policy, without lockout and with a high rate limit: refusals the fuzzer provokes
 # on purpose must not turn every later request into a 429.

@@ -56,11 +56,11 @@ where
 /// ```
 /// use sandguard::middleware::auth::{Authenticator, BearerTokens};
 ///
-/// let tokens = BearerTokens::parse("# user token\nalice 7f3a9c2e51b84d06a1e2\n", "keys".as_ref())?;
+/// let tokens = BearerTokens::parse("# user token\nalice example-token-alice-1\n", "keys".as_ref())?;
 /// let mut headers = http::HeaderMap::new();
-/// headers.insert("authorization", "Bearer 7f3a9c2e51b84d06a1e2".parse().unwrap());
+/// headers.insert("authorization", "Bearer example-token-alice-1".parse().unwrap());
 /// assert_eq!(tokens.authenticate(&headers).unwrap().name(), "alice");
-/// headers.insert("authorization", "Bearer 7f3a9c2e51b84d06a1e3".parse().unwrap());
+/// headers.insert("authorization", "Bearer example-token-alice-2".parse().unwrap());
 /// assert!(tokens.authenticate(&headers).is_none());
 /// # Ok::<(), sandguard::Error>(())
 /// ```
