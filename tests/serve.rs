@@ -63,8 +63,12 @@ impl Server {
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let base =
             line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("no address: {line:?}")).to_owned();
+        // A fresh connection per request: a server may close a connection whose request body it
+        // refused to read, and a pooled connection can be picked just as that happens.
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .max_idle_connections(0)
+            .max_idle_connections_per_host(0)
             .timeout_global(Some(Duration::from_secs(60)))
             .build()
             .into();
@@ -549,4 +553,16 @@ fn an_open_keys_file_or_a_bad_flag_refuses_to_start() {
     let output = sandguard(&bad_listen);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot listen on not-an-address"));
+}
+
+#[test]
+fn each_user_has_a_sandbox_quota() {
+    let server = Server::start();
+    let ids: Vec<String> = (0..8).map(|_| server.create_sandbox(CAROL)).collect();
+    let over = server.send("POST", "/v1/sandboxes", Some(CAROL), None, false);
+    assert_eq!((over.status, over.code().as_str()), (403, "QUOTA_EXCEEDED"));
+    // Another user is not affected; deleting one makes room again.
+    server.create_sandbox(ALICE);
+    assert_eq!(server.delete(&format!("/v1/sandboxes/{}", ids[0]), CAROL).status, 204);
+    server.create_sandbox(CAROL);
 }

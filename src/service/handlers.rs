@@ -115,8 +115,22 @@ fn bad_path(rejection: PathRejection) -> ApiError {
 
 async fn create_sandbox(State(service): ServiceState, actor_ext: Option<Extension<Actor>>) -> Reply {
     let actor = actor(actor_ext)?;
+    let enforcer = Arc::clone(&service.enforcer);
+    let id = enforcer
+        .policy()
+        .ids()
+        .generate("sb")
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string()))?;
+    // The slot is taken (empty) under the same lock as the quota check, so concurrent creations
+    // cannot exceed the quota; nobody can reach it before the ID is returned.
+    let hosted = Arc::new(Hosted {
+        owner: actor.name().to_owned(),
+        sandbox: RwLock::new(None),
+        sessions: Mutex::new(Default::default()),
+        processes: Mutex::new(Default::default()),
+    });
     {
-        let sandboxes = lock(&service.sandboxes);
+        let mut sandboxes = lock(&service.sandboxes);
         if sandboxes.len() >= service.limits.sandboxes {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -132,33 +146,29 @@ async fn create_sandbox(State(service): ServiceState, actor_ext: Option<Extensio
                 format!("you have {owned} sandboxes, the most allowed; delete one first"),
             ));
         }
+        sandboxes.insert(id.clone(), Arc::clone(&hosted));
     }
-    let enforcer = Arc::clone(&service.enforcer);
     let name = actor.name().to_owned();
-    let sandbox = tokio::task::spawn_blocking(move || {
-        let id = enforcer
-            .policy()
-            .ids()
-            .generate("sb")
-            .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string()))?;
-        Sandbox::create(enforcer, &name, id).map_err(ApiError::from)
-    })
-    .await
-    .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", error.to_string()))??;
-    let id = sandbox.id().clone();
+    let sandbox_id = id.clone();
+    let created = tokio::task::spawn_blocking(move || Sandbox::create(enforcer, &name, sandbox_id)).await;
+    let sandbox = match created {
+        Ok(Ok(sandbox)) => sandbox,
+        failed => {
+            lock(&service.sandboxes).remove(&id);
+            return Err(match failed {
+                Ok(Err(error)) => ApiError::from(error),
+                _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "creating the sandbox failed"),
+            });
+        }
+    };
+    *hosted.sandbox.write().unwrap_or_else(PoisonError::into_inner) = Some(sandbox);
     // Generated from 128 random bits, the ID cannot already be claimed; if it ever were, the
     // new sandbox is destroyed rather than handed to a second owner.
     if !service.owners.claim(&id, actor.name()) {
-        let _ = tokio::task::spawn_blocking(move || sandbox.destroy()).await;
+        lock(&service.sandboxes).remove(&id);
+        let _ = tokio::task::spawn_blocking(move || hosted.destroy()).await;
         return Err(ApiError::new(StatusCode::CONFLICT, "SANDBOX_EXISTS", "generated ID already in use; retry"));
     }
-    let hosted = Hosted {
-        owner: actor.name().to_owned(),
-        sandbox: RwLock::new(Some(sandbox)),
-        sessions: Mutex::new(Default::default()),
-        processes: Mutex::new(Default::default()),
-    };
-    lock(&service.sandboxes).insert(id.clone(), Arc::new(hosted));
     Ok((StatusCode::CREATED, Json(json!({ "id": id.as_str() }))).into_response())
 }
 
