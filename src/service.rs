@@ -287,6 +287,15 @@ fn denial_status(code: &str) -> StatusCode {
 
 fn exec_status(error: &sandguard_exec::Error) -> StatusCode {
     match error {
+        // What the sandbox's own filesystem refuses is the caller's doing, not the service's.
+        sandguard_exec::Error::File(sandguard_exec::files::FileError::Io { source, .. }) => {
+            match source.raw_os_error() {
+                Some(libc_errno::EROFS | libc_errno::EACCES | libc_errno::EPERM) => StatusCode::FORBIDDEN,
+                Some(libc_errno::ENOSPC | libc_errno::EDQUOT | libc_errno::EFBIG) => StatusCode::PAYLOAD_TOO_LARGE,
+                Some(libc_errno::ENAMETOOLONG | libc_errno::ELOOP | libc_errno::EINVAL) => StatusCode::BAD_REQUEST,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            }
+        }
         sandguard_exec::Error::File(file) => match file.code() {
             "FILE_NOT_FOUND" => StatusCode::NOT_FOUND,
             "FILE_EXISTS" | "DIRECTORY_NOT_EMPTY" => StatusCode::CONFLICT,
@@ -301,6 +310,19 @@ fn exec_status(error: &sandguard_exec::Error) -> StatusCode {
         sandguard_exec::Error::Spawn(_) => StatusCode::BAD_REQUEST,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
+}
+
+/// The Linux error numbers the status mapping names (the facade has no `libc` dependency).
+mod libc_errno {
+    pub(super) const EPERM: i32 = 1;
+    pub(super) const EACCES: i32 = 13;
+    pub(super) const EINVAL: i32 = 22;
+    pub(super) const EFBIG: i32 = 27;
+    pub(super) const ENOSPC: i32 = 28;
+    pub(super) const EROFS: i32 = 30;
+    pub(super) const ENAMETOOLONG: i32 = 36;
+    pub(super) const ELOOP: i32 = 40;
+    pub(super) const EDQUOT: i32 = 122;
 }
 
 #[cfg(test)]

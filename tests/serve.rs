@@ -566,3 +566,23 @@ fn each_user_has_a_sandbox_quota() {
     assert_eq!(server.delete(&format!("/v1/sandboxes/{}", ids[0]), CAROL).status, 204);
     server.create_sandbox(CAROL);
 }
+
+#[test]
+fn filesystem_traps_made_inside_the_sandbox_are_client_errors() {
+    let server = Server::start();
+    let id = server.create_sandbox(ALICE);
+    server.stdout(
+        &id,
+        ALICE,
+        "cd /workspace && ln -s a b && ln -s b a && ln -s / root && mkfifo fifo && mkdir shut && chmod 000 shut",
+    );
+    let files = format!("/v1/sandboxes/{id}/files");
+    let loop_read = server.get(&format!("{files}?path=/workspace/a"), ALICE);
+    assert_eq!(loop_read.status, 400, "{}", loop_read.text());
+    let fifo = server.get(&format!("{files}?path=/workspace/fifo"), ALICE);
+    assert_eq!((fifo.status, fifo.code().as_str()), (400, "NOT_A_REGULAR_FILE"));
+    let read_only = server.put(&format!("{files}?path=/workspace/root/etc/planted"), ALICE, b"x");
+    assert_eq!(read_only.status, 403, "{}", read_only.text());
+    let shut = server.get(&format!("{files}?path=/workspace/shut/x"), ALICE);
+    assert_eq!(shut.status, 403, "{}", shut.text());
+}
