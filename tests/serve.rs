@@ -158,6 +158,14 @@ fn sandguard(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_sandguard")).args(args).output().unwrap()
 }
 
+/// Whether a `sleep 97` runs anywhere on the host.
+fn sleep_97_running() -> bool {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .any(|entry| std::fs::read(entry.path().join("cmdline")).is_ok_and(|cmdline| cmdline == b"sleep\097\0"))
+}
+
 fn events(log: &Path) -> Vec<Value> {
     std::fs::read_to_string(log).unwrap().lines().map(|line| serde_json::from_str(line).unwrap()).collect()
 }
@@ -503,15 +511,20 @@ fn shutdown_destroys_every_sandbox_and_the_audit_log_verifies() {
     let server = Server::start_with(&["--audit-key", key.to_str().unwrap()]);
     let first = server.create_sandbox(ALICE);
     let second = server.create_sandbox(BOB);
-    assert_eq!(
-        server.post(&format!("/v1/sandboxes/{first}/processes"), ALICE, &json!({ "command": "sleep 60" })).status,
-        201
-    );
+    // A duration no other test uses, so its process can be looked for on the host.
+    let started = server.post(&format!("/v1/sandboxes/{first}/processes"), ALICE, &json!({ "command": "sleep 97" }));
+    assert_eq!(started.status, 201);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sleep_97_running() {
+        assert!(Instant::now() < deadline, "the background process runs on the host, in its namespaces");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(server.post(&format!("/v1/sandboxes/{second}/sessions"), BOB, &json!({ "id": "s" })).status, 201);
     assert_eq!(server.exec(&first, BOB, json!({ "command": "true" })).status, 403);
 
     let (exit, log, _kept) = server.stop();
     assert!(exit.success(), "{exit:?}");
+    assert!(!sleep_97_running(), "shutdown killed everything in the sandboxes");
     let records = events(&log);
     for id in [&first, &second] {
         let destroyed = records.iter().any(|e| e["action"] == "sandbox.destroy" && e["sandbox"] == id.as_str());
