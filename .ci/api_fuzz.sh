@@ -17,6 +17,7 @@ if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -qF "$SCHEMATHESIS_VE
 fi
 cargo build --locked -q --bin sandguard
 sandguard=target/debug/sandguard
+schemathesis=$PWD/$venv/bin/schemathesis
 
 work=$(mktemp -d)
 server_pid=
@@ -58,11 +59,12 @@ base=$(sed -n 's/^listening on //p' "$work/stdout")
 run_schemathesis() {
   local config=$1
   shift
-  "$venv/bin/schemathesis" --config-file "$config" run "$base/openapi.json" "$@" \
+  # From the scratch folder: schemathesis keeps a cache in its working directory.
+  (cd "$work" && "$schemathesis" --config-file "$config" run "$base/openapi.json" "$@" \
     -H "Authorization: Bearer $token" \
     --checks not_a_server_error,response_schema_conformance \
     --phases examples,coverage,fuzzing -n "$EXAMPLES" --seed 1 \
-    --generation-database none --no-color --request-timeout 60
+    --generation-database none --no-color --request-timeout 60)
 }
 
 echo "-- generated sandbox IDs"

@@ -24,7 +24,7 @@
 //! let app = service.router(BearerTokens::from_file("keys".as_ref())?);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! axum::serve(listener, app).await?;
-//! service.shutdown(); // destroys every sandbox, flushes the audit log
+//! service.shutdown()?; // destroys every sandbox, flushes the audit log
 //! # Ok(()) }
 //! ```
 
