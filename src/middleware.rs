@@ -5,7 +5,7 @@
 //!    or answers 401 (`UNAUTHENTICATED`); [`BearerTokens`](auth::BearerTokens) checks bearer
 //!    tokens against SHA-256 hashes, in constant time.
 //! 2. [`sandbox_id`]: the path segment after a prefix (`/v1/sandboxes/{id}/…`) must be a valid
-//!    [`SandboxId`](crate::policy::SandboxId) under the policy's rules, or 400 with the guard's
+//!    [`SandboxId`] under the policy's rules, or 400 with the guard's
 //!    code (`INVALID_SANDBOX_ID_CHARS`, `RESERVED_SANDBOX_ID`, …).
 //! 3. [`rate_limit`]: a per-actor quota, or 429 `RATE_LIMITED` with `Retry-After`.
 //! 4. [`lockout`]: an actor refused (403) too often on one sandbox is locked out of it, 429
@@ -13,7 +13,7 @@
 //! 5. [`ownership`]: the actor must own the sandbox (an [`OwnershipStore`](ownership::OwnershipStore)
 //!    says who does): 403 `NOT_OWNER` otherwise, 404 `SANDBOX_NOT_FOUND` for an unknown one.
 //!
-//! Every refusal is recorded in the [`Enforcer`](crate::Enforcer)'s audit log by the layer that
+//! Every refusal is recorded in the [`Enforcer`]'s audit log by the layer that
 //! refused, with the actor, the sandbox, the method and the path (never the query string, which
 //! may carry secrets); the ownership layer records allowed access too, and the operation behind
 //! it is recorded by the `Enforcer` when it is authorized. A refusal that cannot be recorded

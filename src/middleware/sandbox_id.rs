@@ -1,5 +1,5 @@
 //! Sandbox ID extraction: the path segment after a prefix (e.g. `/v1/sandboxes/`) must pass the
-//! policy's [`IdRules`](sandguard_policy::IdRules); the parsed [`SandboxId`] goes into the
+//! policy's [`IdRules`](sandguard_policy::IdRules); the parsed [`SandboxId`](sandguard_policy::SandboxId) goes into the
 //! request's extensions for the layers and handlers after it, and an invalid one is refused
 //! with 400 and the guard's code before any handler runs. The segment is checked as it appears
 //! on the wire: a percent-encoded ID is invalid (`%` is not a DNS-label character).
