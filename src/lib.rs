@@ -44,7 +44,7 @@ pub mod service;
 
 pub use enforcer::{Enforcer, EnforcerBuilder, Permit};
 pub use error::Error;
-pub use sandbox::{ExecResult, Sandbox, Session, ShellSession};
+pub use sandbox::{ExecResult, Process, Sandbox, Session, ShellSession};
 pub use sandguard_audit as audit;
 pub use sandguard_exec as exec;
 pub use sandguard_policy as policy;

@@ -195,18 +195,16 @@ impl Sandbox {
     }
 
     /// Authorizes a command and starts it in the background (logs, waits for a log line or a
-    /// port, kill); it lives at most the granted timeout.
+    /// port, kill); it lives at most the granted timeout. Its [`logs`](Process::logs) pass the
+    /// same redactor as [`exec`](Self::exec)'s output, secret environment values included.
     ///
     /// # Errors
     /// As [`exec`](Self::exec).
-    pub fn start_process(
-        &self,
-        request: &ExecRequest<'_>,
-        stdin: &[u8],
-    ) -> Result<sandguard_exec::process::Process, Error> {
+    pub fn start_process(&self, request: &ExecRequest<'_>, stdin: &[u8]) -> Result<Process, Error> {
         let permit = self.enforcer.authorize(&self.actor, Some(&self.id), &Action::Exec(*request))?;
         let command = self.command(request, stdin, &permit);
-        Ok(self.inner.start_process(&command)?)
+        let redactor = self.redactor(request);
+        Ok(Process { inner: self.inner.start_process(&command)?, redactor })
     }
 
     /// Opens a session: a shell whose working directory, variables and functions persist between
@@ -294,22 +292,12 @@ impl Sandbox {
         Ok(())
     }
 
-    /// What a background process (started on this sandbox) wrote so far, redacted.
-    pub fn process_logs(&self, process: &sandguard_exec::process::Process) -> sandguard_exec::process::Logs {
-        let redactor =
-            self.redactor(&ExecRequest { command: CommandSpec::Shell(""), cwd: None, env: &[], limits: None });
-        let mut logs = process.logs();
-        logs.stdout = redactor.redact_bytes(&logs.stdout).into_owned();
-        logs.stderr = redactor.redact_bytes(&logs.stderr).into_owned();
-        logs
-    }
-
     /// Kills a background process (started on this sandbox) and everything it started;
     /// records `process.kill`.
     ///
     /// # Errors
     /// [`Error::Audit`] when the record cannot be written (the process is killed regardless).
-    pub fn kill_process(&self, process: &sandguard_exec::process::Process) -> Result<(), Error> {
+    pub fn kill_process(&self, process: &Process) -> Result<(), Error> {
         const SIGKILL: i32 = 9;
         let killed = process.kill(SIGKILL);
         self.enforcer.audit().record(
@@ -415,6 +403,39 @@ impl Session<'_> {
     /// Whether the session's shell still runs.
     pub fn is_alive(&self) -> bool {
         self.inner.is_alive()
+    }
+}
+
+/// A background process started by [`Sandbox::start_process`]: the executor's
+/// [`Process`](sandguard_exec::process::Process) (status, waits, signals, stdin), with its
+/// [`logs`](Self::logs) redacted. Kill it through [`Sandbox::kill_process`] to have it recorded.
+pub struct Process {
+    inner: sandguard_exec::process::Process,
+    redactor: SecretRedactor,
+}
+
+impl std::fmt::Debug for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The redactor holds the secret values it hides; it is left out.
+        f.debug_struct("Process").field("inner", &self.inner).finish_non_exhaustive()
+    }
+}
+
+impl Process {
+    /// What it wrote so far (the kept end), with secrets redacted.
+    pub fn logs(&self) -> sandguard_exec::process::Logs {
+        let mut logs = self.inner.logs();
+        logs.stdout = self.redactor.redact_bytes(&logs.stdout).into_owned();
+        logs.stderr = self.redactor.redact_bytes(&logs.stderr).into_owned();
+        logs
+    }
+}
+
+impl std::ops::Deref for Process {
+    type Target = sandguard_exec::process::Process;
+
+    fn deref(&self) -> &Self::Target {
+        &self.inner
     }
 }
 

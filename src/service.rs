@@ -36,7 +36,6 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use axum::Router;
 use axum::routing::{MethodRouter, delete, get, post, put};
 use http::StatusCode;
-use sandguard_exec::process::Process;
 use sandguard_policy::{Lockout, RateLimit, SandboxId, SystemClock};
 use tower::ServiceBuilder;
 
@@ -45,7 +44,7 @@ use crate::middleware::lockout::LockoutLayer;
 use crate::middleware::ownership::{MemoryOwnershipStore, OwnershipLayer, OwnershipStore};
 use crate::middleware::rate_limit::RateLimitLayer;
 use crate::middleware::sandbox_id::SandboxIdLayer;
-use crate::{Enforcer, Sandbox, ShellSession};
+use crate::{Enforcer, Process, Sandbox, ShellSession};
 
 /// The OpenAPI 3.1 document of the service, served at `/openapi.json`.
 pub const OPENAPI: &str = include_str!("service/openapi.json");

@@ -599,3 +599,34 @@ fn filesystem_traps_made_inside_the_sandbox_are_client_errors() {
     let shut = server.get(&format!("{files}?path=/workspace/shut/x"), ALICE);
     assert_eq!(shut.status, 403, "{}", shut.text());
 }
+
+#[test]
+fn secret_environment_values_are_redacted_from_output_logs_and_the_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "version = 1\n[redact]\nsecret_env = [\"API_TOKEN\"]\n").unwrap();
+    let server = Server::start_with(&["--policy", policy.to_str().unwrap()]);
+    let id = server.create_sandbox(ALICE);
+    let secret = "s3cr3t-value-only-in-this-test";
+    let env = json!({ "API_TOKEN": secret });
+    let reply = server.exec(&id, ALICE, json!({ "command": "echo token=$API_TOKEN", "env": env }));
+    let stdout = reply.json()["stdout"].as_str().unwrap().to_owned();
+    assert!(stdout.starts_with("token=") && !stdout.contains(secret), "{stdout}");
+
+    let processes = format!("/v1/sandboxes/{id}/processes");
+    let started = server.post(&processes, ALICE, &json!({ "command": "echo token=$API_TOKEN; sleep 30", "env": env }));
+    let pid = started.json()["pid"].as_u64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let logs = loop {
+        let logs = server.get(&format!("{processes}/{pid}/logs"), ALICE).json();
+        if logs["stdout"].as_str().unwrap().contains('\n') || Instant::now() > deadline {
+            break logs;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let logged = logs["stdout"].as_str().unwrap();
+    assert!(logged.starts_with("token=") && !logged.contains(secret), "{logged}");
+
+    let (_, log, _kept) = server.stop();
+    assert!(!std::fs::read_to_string(log).unwrap().contains(secret));
+}

@@ -577,7 +577,7 @@ async fn start_process(
 }
 
 /// The process a path names.
-fn process(hosted: &Hosted, pid: &str) -> Result<Arc<sandguard_exec::process::Process>, ApiError> {
+fn process(hosted: &Hosted, pid: &str) -> Result<Arc<crate::Process>, ApiError> {
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "PROCESS_NOT_FOUND", format!("no process {pid:?}"));
     let pid: u64 = pid.parse().map_err(|_| not_found())?;
     lock(&hosted.processes).get(&pid).cloned().ok_or_else(not_found)
@@ -610,7 +610,7 @@ async fn process_logs(
     let (_, hosted) = hosted(&service, id)?;
     let Path((_, pid)) = params.map_err(bad_path)?;
     let process = process(&hosted, &pid)?;
-    let logs = on_sandbox(hosted, move |_, sandbox| Ok(sandbox.process_logs(&process))).await?;
+    let logs = process.logs();
     Ok(Json(json!({
         "stdout": String::from_utf8_lossy(&logs.stdout),
         "stderr": String::from_utf8_lossy(&logs.stderr),
