@@ -9,6 +9,8 @@ mod lint;
 mod policy;
 mod quote;
 mod run;
+#[cfg(feature = "serve")]
+mod serve;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -56,6 +58,31 @@ enum Command {
     /// Audit logs.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Serve the sandbox HTTP API until SIGINT or SIGTERM, then destroy every sandbox (exit 2
+    /// when it cannot start, e.g. a keys file readable by group or others).
+    #[cfg(feature = "serve")]
+    Serve(ServeArgs),
+}
+
+#[cfg(feature = "serve")]
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on, e.g. 127.0.0.1:8080 (port 0: any free port; the bound address is
+    /// printed on stdout).
+    #[arg(long, value_name = "ADDR")]
+    listen: String,
+    /// Bearer tokens: one `USER TOKEN` per line; must not be readable by group or others.
+    #[arg(long, value_name = "FILE")]
+    keys: PathBuf,
+    /// Append every decision to this hash-chained audit log.
+    #[arg(long, value_name = "FILE")]
+    audit_log: PathBuf,
+    /// Policy file (default: the built-in safe defaults).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// HMAC key file for the audit log (at least 16 bytes).
+    #[arg(long, value_name = "FILE")]
+    audit_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -218,6 +245,8 @@ where
         Command::Id(IdCommand::New { prefix }) => id::new(&prefix),
         Command::Policy(PolicyCommand::Check { file }) => policy::check(&file),
         Command::Audit(AuditCommand::Verify { file, key_file }) => audit::verify(&file, key_file.as_deref()),
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => serve::run(&args),
     };
     ExitCode::from(status)
 }

@@ -171,7 +171,10 @@ impl Enforcer {
                 }
                 details
             }
-            Action::ReadFile { path } => vec![("path", lossy(path))],
+            Action::ReadFile { path }
+            | Action::ListDir { path }
+            | Action::MakeDir { path }
+            | Action::Remove { path } => vec![("path", lossy(path))],
             Action::WriteFile { path, len } => vec![("path", lossy(path)), ("len", json!(len))],
             Action::ExposePort { port } => vec![("port", json!(port))],
             Action::Connect { url } => vec![("url", redact(url))],

@@ -27,16 +27,26 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A keys file (bearer tokens of the service) could not be used.
+    #[error("keys file {}: {reason}", path.display())]
+    KeysFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it (never a token).
+        reason: String,
+    },
 }
 
 impl Error {
-    /// A stable code: the denial's own code, `AUDIT_FAILURE`, `EXEC_FAILED` or `INVALID_KEY_FILE`.
+    /// A stable code: the denial's own code, `AUDIT_FAILURE`, `EXEC_FAILED`, `INVALID_KEY_FILE`
+    /// or `INVALID_KEYS_FILE`.
     pub fn code(&self) -> &'static str {
         match self {
             Self::Denied(denial) => denial.code(),
             Self::Audit(_) => "AUDIT_FAILURE",
             Self::Exec(_) => "EXEC_FAILED",
             Self::KeyFile { .. } => "INVALID_KEY_FILE",
+            Self::KeysFile { .. } => "INVALID_KEYS_FILE",
         }
     }
 }

@@ -36,11 +36,15 @@
 pub mod cli;
 mod enforcer;
 mod error;
+#[cfg(feature = "tower")]
+pub mod middleware;
 mod sandbox;
+#[cfg(feature = "serve")]
+pub mod service;
 
 pub use enforcer::{Enforcer, EnforcerBuilder, Permit};
 pub use error::Error;
-pub use sandbox::{ExecResult, Sandbox, Session};
+pub use sandbox::{ExecResult, Process, Sandbox, Session, ShellSession};
 pub use sandguard_audit as audit;
 pub use sandguard_exec as exec;
 pub use sandguard_policy as policy;

@@ -195,18 +195,16 @@ impl Sandbox {
     }
 
     /// Authorizes a command and starts it in the background (logs, waits for a log line or a
-    /// port, kill); it lives at most the granted timeout.
+    /// port, kill); it lives at most the granted timeout. Its [`logs`](Process::logs) pass the
+    /// same redactor as [`exec`](Self::exec)'s output, secret environment values included.
     ///
     /// # Errors
     /// As [`exec`](Self::exec).
-    pub fn start_process(
-        &self,
-        request: &ExecRequest<'_>,
-        stdin: &[u8],
-    ) -> Result<sandguard_exec::process::Process, Error> {
+    pub fn start_process(&self, request: &ExecRequest<'_>, stdin: &[u8]) -> Result<Process, Error> {
         let permit = self.enforcer.authorize(&self.actor, Some(&self.id), &Action::Exec(*request))?;
         let command = self.command(request, stdin, &permit);
-        Ok(self.inner.start_process(&command)?)
+        let redactor = self.redactor(request);
+        Ok(Process { inner: self.inner.start_process(&command)?, redactor })
     }
 
     /// Opens a session: a shell whose working directory, variables and functions persist between
@@ -217,6 +215,16 @@ impl Sandbox {
     /// [`Error::Denied`] for a refused directory or environment; [`Error::Exec`] when the shell
     /// cannot start.
     pub fn create_session(&self, cwd: &OsStr, env: &[(String, String)]) -> Result<Session<'_>, Error> {
+        Ok(Session { sandbox: self, inner: self.open_session(cwd, env)? })
+    }
+
+    /// As [`create_session`](Self::create_session), for callers that keep sessions apart from
+    /// the sandbox (a service's session table): run scripts with
+    /// [`session_exec`](Self::session_exec) on the same sandbox.
+    ///
+    /// # Errors
+    /// As [`create_session`](Self::create_session).
+    pub fn open_session(&self, cwd: &OsStr, env: &[(String, String)]) -> Result<ShellSession, Error> {
         // The session's shell is checked as an exec of a shell would be: its directory, its
         // environment; every script is checked again when it runs.
         let shell: Vec<OsString> = vec!["/bin/sh".into()];
@@ -232,7 +240,72 @@ impl Sandbox {
             .chain(env.iter().map(|(name, value)| (name.into(), value.into())))
             .collect();
         let inner = self.inner.create_session(&cwd, &env)?;
-        Ok(Session { sandbox: self, inner })
+        Ok(ShellSession { inner })
+    }
+
+    /// Authorizes `script` as a shell command line (with `limits`, each within the policy's, or
+    /// the policy's), runs it in `session` (opened on this sandbox), and returns its redacted
+    /// output.
+    ///
+    /// # Errors
+    /// [`Error::Denied`] when the policy refuses the script or the limits; [`Error::Exec`] when
+    /// the session has ended.
+    pub fn session_exec(
+        &self,
+        session: &ShellSession,
+        script: &str,
+        limits: Option<&ResourceLimits>,
+    ) -> Result<Output, Error> {
+        let request = ExecRequest { command: CommandSpec::Shell(script), cwd: None, env: &[], limits };
+        let permit = self.enforcer.authorize(&self.actor, Some(&self.id), &Action::Exec(request))?;
+        let timeout = match permit.grant() {
+            Grant::Exec { limits, .. } => limits.timeout,
+            _ => return Err(unexpected_grant()),
+        };
+        let redactor = self.redactor(&request);
+        let mut output = session.inner.exec(script, timeout)?;
+        output.stdout = redactor.redact_bytes(&output.stdout).into_owned();
+        output.stderr = redactor.redact_bytes(&output.stderr).into_owned();
+        self.enforcer.audit().record(
+            NewEvent::new(&self.actor, "exec.result", Outcome::Allowed)
+                .sandbox(self.id.as_str())
+                .detail("permit_seq", permit.audit_seq())
+                .detail("session", session.inner.id())
+                .detail("exit_code", output.exit_code)
+                .detail("timed_out", output.timed_out),
+        )?;
+        Ok(output)
+    }
+
+    /// Ends a session: kills its shell and everything it started; records `session.close`.
+    ///
+    /// # Errors
+    /// [`Error::Audit`] when the record cannot be written (the session is closed regardless).
+    pub fn close_session(&self, session: ShellSession) -> Result<(), Error> {
+        let id = session.inner.id();
+        session.inner.close();
+        self.enforcer.audit().record(
+            NewEvent::new(&self.actor, "session.close", Outcome::Allowed)
+                .sandbox(self.id.as_str())
+                .detail("session", id),
+        )?;
+        Ok(())
+    }
+
+    /// Kills a background process (started on this sandbox) and everything it started;
+    /// records `process.kill`.
+    ///
+    /// # Errors
+    /// [`Error::Audit`] when the record cannot be written (the process is killed regardless).
+    pub fn kill_process(&self, process: &Process) -> Result<(), Error> {
+        const SIGKILL: i32 = 9;
+        let killed = process.kill(SIGKILL);
+        self.enforcer.audit().record(
+            NewEvent::new(&self.actor, "process.kill", if killed.is_ok() { Outcome::Allowed } else { Outcome::Error })
+                .sandbox(self.id.as_str())
+                .detail("process", process.id()),
+        )?;
+        Ok(killed?)
     }
 
     /// Authorizes and reads a file inside the sandbox (at most the policy's file size).
@@ -259,6 +332,38 @@ impl Sandbox {
         Ok(self.inner.files()?.write(path, data, mode).map_err(sandguard_exec::Error::from)?)
     }
 
+    /// Authorizes and lists a directory inside the sandbox (entries are never followed).
+    ///
+    /// # Errors
+    /// [`Error::Denied`] for a path outside the policy's roots; [`Error::Exec`] when the
+    /// directory cannot be listed (missing, not a directory, a symlink leaving the root, ...).
+    pub fn list_files(&self, path: &OsStr, recursive: bool) -> Result<Vec<sandguard_exec::files::DirEntry>, Error> {
+        let permit = self.enforcer.authorize(&self.actor, Some(&self.id), &Action::ListDir { path })?;
+        let Grant::ReadFile { path } = permit.grant() else { return Err(unexpected_grant()) };
+        Ok(self.inner.files()?.list(path, recursive).map_err(sandguard_exec::Error::from)?)
+    }
+
+    /// Authorizes and creates a directory inside the sandbox (and its parents with `recursive`).
+    ///
+    /// # Errors
+    /// [`Error::Denied`] for a path outside the roots; [`Error::Exec`] when it cannot be made.
+    pub fn make_dir(&self, path: &OsStr, recursive: bool) -> Result<(), Error> {
+        let permit = self.enforcer.authorize(&self.actor, Some(&self.id), &Action::MakeDir { path })?;
+        let Grant::WriteFile { path } = permit.grant() else { return Err(unexpected_grant()) };
+        Ok(self.inner.files()?.mkdir(path, recursive, None).map_err(sandguard_exec::Error::from)?)
+    }
+
+    /// Authorizes and removes a file, a symlink (not its target) or, with `recursive`, a
+    /// directory tree inside the sandbox.
+    ///
+    /// # Errors
+    /// [`Error::Denied`] for a path outside the roots; [`Error::Exec`] when it cannot be removed.
+    pub fn remove_file(&self, path: &OsStr, recursive: bool) -> Result<(), Error> {
+        let permit = self.enforcer.authorize(&self.actor, Some(&self.id), &Action::Remove { path })?;
+        let Grant::WriteFile { path } = permit.grant() else { return Err(unexpected_grant()) };
+        Ok(self.inner.files()?.remove(path, recursive).map_err(sandguard_exec::Error::from)?)
+    }
+
     /// Kills everything in the sandbox and removes it; records `sandbox.destroy`.
     ///
     /// # Errors
@@ -281,7 +386,7 @@ impl Sandbox {
 #[derive(Debug)]
 pub struct Session<'s> {
     sandbox: &'s Sandbox,
-    inner: sandguard_exec::session::Session,
+    inner: ShellSession,
 }
 
 impl Session<'_> {
@@ -292,28 +397,56 @@ impl Session<'_> {
     /// [`Error::Denied`] when the policy refuses the script; [`Error::Exec`] when the session
     /// has ended.
     pub fn exec(&self, script: &str) -> Result<Output, Error> {
-        let request = ExecRequest { command: CommandSpec::Shell(script), cwd: None, env: &[], limits: None };
-        let sandbox = self.sandbox;
-        let permit = sandbox.enforcer.authorize(&sandbox.actor, Some(&sandbox.id), &Action::Exec(request))?;
-        let timeout = match permit.grant() {
-            Grant::Exec { limits, .. } => limits.timeout,
-            _ => return Err(unexpected_grant()),
-        };
-        let redactor = sandbox.redactor(&request);
-        let mut output = self.inner.exec(script, timeout)?;
-        output.stdout = redactor.redact_bytes(&output.stdout).into_owned();
-        output.stderr = redactor.redact_bytes(&output.stderr).into_owned();
-        sandbox.enforcer.audit().record(
-            NewEvent::new(&sandbox.actor, "exec.result", Outcome::Allowed)
-                .sandbox(sandbox.id.as_str())
-                .detail("permit_seq", permit.audit_seq())
-                .detail("session", self.inner.id())
-                .detail("exit_code", output.exit_code)
-                .detail("timed_out", output.timed_out),
-        )?;
-        Ok(output)
+        self.sandbox.session_exec(&self.inner, script, None)
     }
 
+    /// Whether the session's shell still runs.
+    pub fn is_alive(&self) -> bool {
+        self.inner.is_alive()
+    }
+}
+
+/// A background process started by [`Sandbox::start_process`]: the executor's
+/// [`Process`](sandguard_exec::process::Process) (status, waits, signals, stdin), with its
+/// [`logs`](Self::logs) redacted. Kill it through [`Sandbox::kill_process`] to have it recorded.
+pub struct Process {
+    inner: sandguard_exec::process::Process,
+    redactor: SecretRedactor,
+}
+
+impl std::fmt::Debug for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The redactor holds the secret values it hides; it is left out.
+        f.debug_struct("Process").field("inner", &self.inner).finish_non_exhaustive()
+    }
+}
+
+impl Process {
+    /// What it wrote so far (the kept end), with secrets redacted.
+    pub fn logs(&self) -> sandguard_exec::process::Logs {
+        let mut logs = self.inner.logs();
+        logs.stdout = self.redactor.redact_bytes(&logs.stdout).into_owned();
+        logs.stderr = self.redactor.redact_bytes(&logs.stderr).into_owned();
+        logs
+    }
+}
+
+impl std::ops::Deref for Process {
+    type Target = sandguard_exec::process::Process;
+
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
+}
+
+/// A session's shell, kept apart from its sandbox; see [`Sandbox::open_session`]. Dropping it
+/// ends the shell.
+#[derive(Debug)]
+pub struct ShellSession {
+    inner: sandguard_exec::session::Session,
+}
+
+impl ShellSession {
     /// Whether the session's shell still runs.
     pub fn is_alive(&self) -> bool {
         self.inner.is_alive()

@@ -125,6 +125,21 @@ pub enum Action<'a> {
         /// Bytes to write.
         len: u64,
     },
+    /// List a directory (granted as a [`Grant::ReadFile`] of the directory).
+    ListDir {
+        /// Path inside the sandbox.
+        path: &'a OsStr,
+    },
+    /// Create a directory (granted as a [`Grant::WriteFile`] of the directory).
+    MakeDir {
+        /// Path inside the sandbox.
+        path: &'a OsStr,
+    },
+    /// Remove a file or directory (granted as a [`Grant::WriteFile`] of the path).
+    Remove {
+        /// Path inside the sandbox.
+        path: &'a OsStr,
+    },
     /// Expose a port of the sandbox.
     ExposePort {
         /// The port.
@@ -139,12 +154,15 @@ pub enum Action<'a> {
 
 impl Action<'_> {
     /// The action's name as recorded in audit events: `exec`, `file.read`, `file.write`,
-    /// `port.expose`, `egress.connect`.
+    /// `file.list`, `file.mkdir`, `file.remove`, `port.expose`, `egress.connect`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Exec(_) => "exec",
             Self::ReadFile { .. } => "file.read",
             Self::WriteFile { .. } => "file.write",
+            Self::ListDir { .. } => "file.list",
+            Self::MakeDir { .. } => "file.mkdir",
+            Self::Remove { .. } => "file.remove",
             Self::ExposePort { .. } => "port.expose",
             Self::Connect { .. } => "egress.connect",
         }

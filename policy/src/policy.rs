@@ -270,7 +270,8 @@ impl Policy {
     pub fn authorize(&self, action: &Action<'_>) -> Result<Permit, Denial> {
         let grant = match *action {
             Action::Exec(ref request) => self.authorize_exec(request)?,
-            Action::ReadFile { path } => Grant::ReadFile { path: self.paths.check(path)? },
+            Action::ReadFile { path } | Action::ListDir { path } => Grant::ReadFile { path: self.paths.check(path)? },
+            Action::MakeDir { path } | Action::Remove { path } => Grant::WriteFile { path: self.paths.check(path)? },
             Action::WriteFile { path, len } => {
                 let path = self.paths.check(path)?;
                 if len > self.limits.file_size {
