@@ -7,13 +7,19 @@
 //!
 //! ```text
 //! we send:     printf '%s\0' <quoted words> END\n
-//!              printf '\0%s\0' sg-frame-<nonce>-<n>\n
-//! dash prints: word1\0 word2\0 … END\0 \0sg-frame-<nonce>-<n>\0
+//!              printf '\0%s\0' sg-frame-<128 random bits>\n
+//! dash prints: word1\0 word2\0 … END\0 \0sg-frame-<128 random bits>\0
 //! ```
 //!
-//! A correct answer holds no NUL but the terminators, so the marker cannot be confused with a
-//! word; the nonce (process id, clock, counter) keeps an input from printing a forged marker. A
-//! quoting bug shows as a different answer, as an error message (stderr goes to the same pipe),
+//! A correct answer is any sequence of NUL-terminated words, so *any* marker could in principle
+//! be printed by an input that contains it as a word. The marker is therefore unpredictable and
+//! chosen after the input is known: 128 bits drawn fresh for every command from a randomly keyed
+//! hash, and drawn again in the (astronomically unlikely) case that the command contains them.
+//! A counter-based marker is not enough: libFuzzer's comparison tracing sees the bytes the
+//! framing compares, and within a minute it learnt one and planted it in an input, which split the
+//! answer early.
+//!
+//! A quoting bug shows as a different answer, as an error message (stderr goes to the same pipe),
 //! as dash exiting (a syntax error ends a non-interactive shell), or as no answer at all when an
 //! unterminated quote swallows the marker: the exchange times out after [`ANSWER_TIMEOUT`].
 //!
@@ -22,13 +28,14 @@
 //! replaced, so one broken input cannot leave state that changes the verdict on the next.
 
 use std::ffi::OsStr;
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use sandguard_policy::shell::{self, Argv, QuoteError};
 
@@ -46,8 +53,6 @@ pub struct DashChild {
     stdin: ChildStdin,
     chunks: Receiver<Vec<u8>>,
     pending: Vec<u8>,
-    nonce: String,
-    frame: u64,
     _dir: tempfile::TempDir,
 }
 
@@ -81,15 +86,17 @@ impl DashChild {
         });
         // Error messages join the answer, so a mismatch shows what dash complained about.
         stdin.write_all(b"exec 2>&1\n").expect("dash reads its commands");
-        let clock = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let nonce = format!("{}-{clock:x}", std::process::id());
-        Self { child, stdin, chunks, pending: Vec::new(), nonce, frame: 0, _dir: dir }
+        Self { child, stdin, chunks, pending: Vec::new(), _dir: dir }
     }
 
     /// Runs one command line and returns what it printed (stdout and stderr together).
     pub fn run(&mut self, line: &[u8]) -> Result<Vec<u8>, Violation> {
-        self.frame += 1;
-        let marker = format!("sg-frame-{}-{}", self.nonce, self.frame);
+        let marker = loop {
+            let marker = format!("sg-frame-{:016x}{:016x}", random_u64(), random_u64());
+            if find(line, marker.as_bytes()).is_none() {
+                break marker;
+            }
+        };
         let mut script = line.to_vec();
         script.extend_from_slice(format!("\nprintf '\\0%s\\0' {marker}\n").as_bytes());
         if let Err(error) = self.stdin.write_all(&script) {
@@ -132,6 +139,12 @@ fn dash_path() -> PathBuf {
         .map(|dir| dir.join("dash"))
         .find(|candidate| candidate.is_file())
         .unwrap_or_else(|| "dash".into())
+}
+
+/// 64 unpredictable bits: each `RandomState` is keyed from the OS's randomness (then stepped),
+/// and SipHash output under an unknown key cannot be predicted from earlier outputs.
+fn random_u64() -> u64 {
+    RandomState::new().build_hasher().finish()
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

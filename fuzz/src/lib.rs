@@ -11,6 +11,7 @@ pub mod audit_tamper;
 pub mod dash_child;
 pub mod dns_label;
 pub mod egress_reference;
+pub mod file_ops_sentinel;
 pub mod lint_budget;
 pub mod path_model;
 pub mod policy_roundtrip;
