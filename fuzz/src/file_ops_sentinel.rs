@@ -52,7 +52,11 @@ impl Layout {
     /// # Panics
     /// When the temporary directory cannot be set up.
     pub fn new() -> Self {
-        let dir = tempfile::Builder::new().prefix("sandguard-fuzz-files").tempdir().expect("a temporary directory");
+        // tmpfs when there is one: the script's writes and the reset between inputs stay in memory.
+        let shm = Path::new("/dev/shm");
+        let parent = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
+        let dir =
+            tempfile::Builder::new().prefix("sandguard-fuzz-files").tempdir_in(parent).expect("a temporary directory");
         let base = dir.path().to_path_buf();
         fs::write(base.join("sentinel"), SECRET).expect("the sentinel");
         fs::create_dir(base.join("outside")).expect("the outside directory");
