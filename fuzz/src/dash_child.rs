@@ -24,7 +24,8 @@
 //! unterminated quote swallows the marker: the exchange times out after [`ANSWER_TIMEOUT`].
 //!
 //! The shell runs with an empty environment, `PATH=/nonexistent` (so only builtins run, should
-//! quoting break) and `LC_ALL=C`, in a fresh empty directory. After any violation the process is
+//! quoting break) and `LC_ALL=C`, in a fresh directory holding a few files for a stray glob to
+//! match. After any violation the process is
 //! replaced, so one broken input cannot leave state that changes the verdict on the next.
 
 use std::ffi::OsStr;
@@ -43,6 +44,9 @@ use crate::{Violation, violation};
 
 /// How long dash may take to answer one command before the oracle calls it stuck.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Files in dash's working directory, for globs to match.
+const GLOB_BAIT: [&str; 5] = ["a", "b", "ab", "-n", ".hidden"];
 
 /// Most words one input is split into.
 const MAX_WORDS: usize = 16;
@@ -63,6 +67,11 @@ impl DashChild {
     /// When `dash` cannot be started: the target cannot run without it.
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory for dash");
+        // Names for an unquoted `*`, `?` or `[..]` to match: in an empty directory a glob stays
+        // as written, and a quoting bug that lets one through would go unseen.
+        for name in GLOB_BAIT {
+            std::fs::write(dir.path().join(name), b"").expect("a file in dash's directory");
+        }
         let mut child = Command::new(dash_path())
             .env_clear()
             .env("PATH", "/nonexistent")
@@ -247,6 +256,7 @@ mod tests {
         // Unquoted words split, expand and glob.
         assert!(expect_words(&mut dash, b"printf '%s\\0' a b END", &[b"a b"], "bare").is_err());
         assert!(expect_words(&mut dash, b"printf '%s\\0' $HOME END", &[b"$HOME"], "bare").is_err());
+        assert!(expect_words(&mut dash, b"printf '%s\\0' ? END", &[b"?"], "bare").is_err());
         // An unterminated quote swallows the frame marker: the exchange times out, and the
         // process is replaced by `check`, never reused.
         let stuck = expect_words(&mut dash, b"printf '%s\\0' 'open END", &[b"open"], "bare").unwrap_err();
