@@ -61,6 +61,7 @@ impl Layout {
         fs::write(base.join("sentinel"), SECRET).expect("the sentinel");
         fs::create_dir(base.join("outside")).expect("the outside directory");
         fs::write(base.join("outside/secret"), SECRET).expect("the outside secret");
+        // sandguard:allow(path-traversal) -- names from the constant OUTSIDE_FILES
         let modes = OUTSIDE_FILES.map(|file| fs::metadata(base.join(file)).map_or(0, |m| m.mode() & 0o7777));
         let layout = Self { _dir: dir, base, modes };
         layout.reset_root();
