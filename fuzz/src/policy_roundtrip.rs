@@ -7,6 +7,12 @@
 //! expanded, keys reordered. A loader whose decisions depended on the spelling rather than on the
 //! values, or that read a value differently from the TOML specification, fails here.
 //!
+//! A round trip cannot see a value that is read and then ignored, so the document's own values
+//! are also checked against the compiled policy ([`check_enforced`]): a listed reserved name is
+//! refused, a listed root allowed, a listed environment variable refused, a reserved port
+//! refused, the first port of an allowed range allowed, a listed host (or a name below a
+//! wildcard) allowed after resolving to a public address.
+//!
 //! "The same decisions" is checked two ways: every accessor of the two compiled policies is
 //! equal, and `Policy::authorize` and the ID rules give the same answer for a battery of probes
 //! built from the strings and integers in the document itself (so a reserved name, a root or an
@@ -14,7 +20,9 @@
 
 use std::ffi::OsString;
 
-use sandguard_policy::{Action, CommandSpec, ExecRequest, Policy};
+use std::net::{IpAddr, Ipv4Addr};
+
+use sandguard_policy::{Action, CommandSpec, ExecRequest, Host, Policy, PortRange, SandboxId};
 
 use crate::{Violation, violation};
 
@@ -100,6 +108,77 @@ pub fn compare(original: &[String], reloaded: &[String], rewritten: &str) -> Res
     Ok(())
 }
 
+/// The strings of the array `[section] key`, if the document has one.
+fn listed(table: &toml::Table, section: &str, key: &str) -> Vec<String> {
+    let items = table.get(section).and_then(|s| s.get(key)).and_then(toml::Value::as_array);
+    items.map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+}
+
+/// The port ranges of the array `[ports] key` (integers and `"START-END"` strings).
+fn listed_ports(table: &toml::Table, key: &str) -> Vec<PortRange> {
+    let items = table.get("ports").and_then(|s| s.get(key)).and_then(toml::Value::as_array);
+    let range = |v: &toml::Value| match v {
+        toml::Value::Integer(n) => u16::try_from(*n).ok().and_then(|p| PortRange::new(p, p).ok()),
+        toml::Value::String(text) => text.parse().ok(),
+        _ => None,
+    };
+    items.map(|a| a.iter().filter_map(range).collect()).unwrap_or_default()
+}
+
+/// The values the document lists are the values the compiled `policy` enforces.
+pub fn check_enforced(table: &toml::Table, policy: &Policy) -> Result<(), Violation> {
+    for name in listed(table, "sandbox_id", "reserved") {
+        let lower = name.to_ascii_lowercase();
+        if SandboxId::parse(&lower).is_ok() && policy.ids().check(&lower).is_ok() {
+            violation!("sandbox_id.reserved lists {name:?}, but the policy accepts {lower:?} as an ID");
+        }
+    }
+    for root in listed(table, "paths", "roots") {
+        if let Err(error) = policy.paths().check(root.as_ref()) {
+            violation!("paths.roots lists {root:?}, but the policy refuses it: {error}");
+        }
+    }
+    let argv = [OsString::from("true")];
+    for name in listed(table, "exec", "deny_env") {
+        let env = [(name.clone(), "1".to_owned())];
+        let request = ExecRequest { command: CommandSpec::Argv(&argv), cwd: None, env: &env, limits: None };
+        if policy.authorize(&Action::Exec(request)).is_ok() {
+            violation!("exec.deny_env lists {name:?}, but a command may set it");
+        }
+    }
+    for range in listed_ports(table, "reserved") {
+        for port in [range.start(), range.end()] {
+            if policy.authorize(&Action::ExposePort { port }).is_ok() {
+                violation!("ports.reserved holds {port}, but the policy exposes it");
+            }
+        }
+    }
+    for range in listed_ports(table, "allow") {
+        let port = range.start();
+        if port != 0
+            && !policy.ports().reserved().contains(&port)
+            && policy.authorize(&Action::ExposePort { port }).is_err()
+        {
+            violation!("ports.allow holds {port} (not reserved), but the policy refuses it");
+        }
+    }
+    let public = [IpAddr::V4(Ipv4Addr::new(93, 184, 215, 14))];
+    for entry in listed(table, "egress", "allow_hosts") {
+        let host = match entry.strip_prefix("*.") {
+            _ if entry == "*" => "fuzz.example.org".to_owned(),
+            Some(suffix) => format!("fuzz.{suffix}"),
+            None => entry.clone(),
+        };
+        let is_name = matches!(host.parse::<Host>(), Ok(Host::Name(_)));
+        if is_name && let Err(error) = policy.egress().check_resolved(&host, &public) {
+            violation!(
+                "egress.allow_hosts lists {entry:?}, but {host:?} resolving to a public address is refused: {error}"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The target's oracle.
 pub fn check(data: &[u8]) -> Result<(), Violation> {
     let Ok(text) = std::str::from_utf8(data) else { return Ok(()) };
@@ -128,6 +207,7 @@ pub fn check(data: &[u8]) -> Result<(), Violation> {
         Ok(policy) => policy,
         Err(errors) => violation!("the re-serialised policy is refused:\n{errors}\nrewritten document:\n{rewritten}"),
     };
+    check_enforced(&table, &policy)?;
     let (mut strings, mut integers) = (Vec::new(), Vec::new());
     collect(&toml::Value::Table(table), &mut strings, &mut integers);
     strings.truncate(MAX_PROBES);
@@ -154,5 +234,22 @@ mod tests {
         assert!(compare(&decisions(&b, &strings, &[]), &decisions(&c, &strings, &[]), "").is_err());
         let d = Policy::from_toml("[egress]\nallow_hosts = [\"/data/x\"]\n", "d");
         assert!(d.is_err(), "a bad host entry is refused, so the probe is not trivially equal");
+    }
+
+    #[test]
+    fn the_oracle_fails_when_a_listed_value_is_ignored() {
+        // Each document checked against the defaults, as if the loader had dropped its values.
+        for text in [
+            "[paths]\nroots = [\"/data\"]\n",
+            "[sandbox_id]\nreserved = [\"Billing\"]\n",
+            "[exec]\ndeny_env = [\"NODE_OPTIONS\"]\n",
+            "[ports]\nreserved = [\"8000-8080\"]\n",
+            "[ports]\nallow = [80]\n",
+            "[egress]\nallow_hosts = [\"*.example.com\"]\n",
+        ] {
+            let table: toml::Table = toml::from_str(text).unwrap();
+            check_enforced(&table, &Policy::from_toml(text, "t").unwrap()).unwrap();
+            assert!(check_enforced(&table, &Policy::default()).is_err(), "{text}");
+        }
     }
 }
