@@ -477,10 +477,19 @@ mod tests {
             }
         }
 
+        // Built relative rather than filtered: a `prop_assume!` on the leading byte rejected one
+        // case in nine, which aborted long campaigns (`PROPTEST_CASES=10000`: too many rejects).
         #[test]
-        fn relative_paths_are_refused(components in proptest::collection::vec(component(), 1..6)) {
-            let raw = components.join(&b'/');
-            prop_assume!(raw.first().is_some_and(|&b| b != b'/'));
+        fn relative_paths_are_refused(
+            first in component().prop_map(|c| if c.is_empty() { b"x".to_vec() } else { c }),
+            rest in proptest::collection::vec(component(), 0..5),
+        ) {
+            let mut raw = first;
+            for c in &rest {
+                raw.push(b'/');
+                raw.extend_from_slice(c);
+            }
+            prop_assert!(raw.first().is_some_and(|&b| b != b'/'));
             prop_assert_eq!(normalize(OsStr::from_bytes(&raw)).unwrap_err().code(), "PATH_NOT_ABSOLUTE");
         }
 
