@@ -206,10 +206,13 @@ fn section_ports(ctx: &mut Ctx<'_>, table: &DeTable<'_>, policy: crate::PolicyBu
         Some(value) => ctx.port_ranges(value, "ports.allow"),
         None => Some(defaults.allowed_ranges().to_vec()),
     };
+    // Listed ports are reserved on top of the defaults (the control plane's), never instead of
+    // them: a policy reserving one more port must not free 3000.
     let reserved = match table.get("reserved") {
-        Some(value) => ctx
-            .port_ranges(value, "ports.reserved")
-            .map(|ranges| ranges.iter().flat_map(|range| range.start()..=range.end()).collect::<Vec<u16>>()),
+        Some(value) => ctx.port_ranges(value, "ports.reserved").map(|ranges| {
+            let listed = ranges.iter().flat_map(|range| range.start()..=range.end());
+            defaults.reserved().iter().copied().chain(listed).collect::<Vec<u16>>()
+        }),
         None => Some(defaults.reserved().to_vec()),
     };
     match (allow, reserved) {
@@ -684,7 +687,7 @@ mod tests {
         assert_eq!(policy.egress().schemes(), ["http", "https"]);
         assert_eq!(policy.egress().ports(), None);
         assert_eq!(policy.egress().check_url("https://example.com/").unwrap_err().code(), "EGRESS_HOST_NOT_ALLOWED");
-        assert_eq!(policy.ports().reserved(), [3000]);
+        assert_eq!(policy.ports().reserved(), [3000, 9229]);
         assert_eq!(policy.paths().roots(), ["/workspace", "/tmp", "/home"].map(std::path::PathBuf::from));
         assert_eq!(policy.exec().max_command_bytes(), 64 * 1024);
         assert_eq!(policy.limits(), &ResourceLimits::default());
@@ -693,13 +696,22 @@ mod tests {
         assert_eq!(policy.secret_env(), ["OPENAI_API_KEY", "DATABASE_URL"]);
     }
 
+    #[test]
+    fn listed_reserved_ports_add_to_the_control_plane_port() {
+        let policy = compile_ok("version = 1\n[ports]\nreserved = [8080, \"9000-9001\"]\n");
+        assert_eq!(policy.ports().reserved(), [3000, 8080, 9000, 9001]);
+        assert_eq!(policy.ports().check(3000).unwrap_err().code(), "RESERVED_PORT");
+        let empty = compile_ok("version = 1\n[ports]\nreserved = []\n");
+        assert_eq!(empty.ports().reserved(), [3000], "an empty list does not free the control plane");
+    }
+
     /// The example documents the defaults, so each of its keys is changed here to prove it is read.
     #[test]
     fn every_section_of_the_example_is_read() {
         let mut text = EXAMPLE.to_owned();
         for (from, to) in [
             (r#"roots = ["/workspace", "/tmp", "/home"]"#, r#"roots = ["/data"]"#),
-            ("reserved = [3000]", r#"reserved = [8080, "9000-9001"]"#),
+            ("reserved = [3000, 9229]", r#"reserved = [8080, "9000-9001"]"#),
             (r#"schemes = ["http", "https"]"#, r#"schemes = ["https"]"#),
             ("allow_hosts = []", r#"allow_hosts = ["*.example.com"]"#),
             ("shell = true", "shell = false"),
@@ -718,7 +730,7 @@ mod tests {
         let policy = compile_ok(&text);
 
         assert_eq!(policy.paths().roots(), [std::path::PathBuf::from("/data")]);
-        assert_eq!(policy.ports().reserved(), [8080, 9000, 9001]);
+        assert_eq!(policy.ports().reserved(), [3000, 8080, 9000, 9001]);
         assert_eq!(policy.egress().schemes(), ["https"]);
         assert!(policy.egress().allows("https://api.example.com/"));
         assert!(!policy.exec().shell());
