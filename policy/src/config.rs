@@ -687,7 +687,7 @@ mod tests {
         assert_eq!(policy.egress().schemes(), ["http", "https"]);
         assert_eq!(policy.egress().ports(), None);
         assert_eq!(policy.egress().check_url("https://example.com/").unwrap_err().code(), "EGRESS_HOST_NOT_ALLOWED");
-        assert_eq!(policy.ports().reserved(), [3000, 9229]);
+        assert_eq!(policy.ports().reserved(), [3000]);
         assert_eq!(policy.paths().roots(), ["/workspace", "/tmp", "/home"].map(std::path::PathBuf::from));
         assert_eq!(policy.exec().max_command_bytes(), 64 * 1024);
         assert_eq!(policy.limits(), &ResourceLimits::default());
@@ -711,7 +711,7 @@ mod tests {
         let mut text = EXAMPLE.to_owned();
         for (from, to) in [
             (r#"roots = ["/workspace", "/tmp", "/home"]"#, r#"roots = ["/data"]"#),
-            ("reserved = [3000, 9229]", r#"reserved = [8080, "9000-9001"]"#),
+            ("reserved = [3000]", r#"reserved = [8080, "9000-9001"]"#),
             (r#"schemes = ["http", "https"]"#, r#"schemes = ["https"]"#),
             ("allow_hosts = []", r#"allow_hosts = ["*.example.com"]"#),
             ("shell = true", "shell = false"),
