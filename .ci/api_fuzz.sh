@@ -19,23 +19,10 @@ cargo build --locked -q --bin sandguard
 sandguard=target/debug/sandguard
 schemathesis=$PWD/$venv/bin/schemathesis
 
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-  if [ -n "$server_pid" ]; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-token=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
-# sandguard:allow(secret-in-command) -- printf is a builtin: the token goes to a 0600 file, not a command line
-(umask 077 && printf 'fuzzer %s\n' "$token" > "$work/keys")
 # The default policy, without lockout and with a high rate limit: refusals the fuzzer provokes
 # on purpose must not turn every later request into a 429.
-cat > "$work/policy.toml" <<'TOML'
+. bench/serve_on_loopback.sh
+serve_on_loopback "$sandguard" fuzzer <<'TOML'
 version = 1
 [rate_limit]
 enabled = true
@@ -44,16 +31,6 @@ burst = 1000
 [lockout]
 enabled = false
 TOML
-
-"$sandguard" serve --listen 127.0.0.1:0 --keys "$work/keys" --audit-log "$work/audit.jsonl" \
-  --policy "$work/policy.toml" > "$work/stdout" &
-server_pid=$!
-for _ in $(seq 100); do
-  grep -q '^listening on ' "$work/stdout" && break
-  sleep 0.1
-done
-base=$(sed -n 's/^listening on //p' "$work/stdout")
-[ -n "$base" ] || { echo "api fuzz: the server did not start" >&2; exit 1; }
 
 # $1: a schemathesis config file (or /dev/null); the rest: more `run` options.
 run_schemathesis() {

@@ -19,37 +19,15 @@ sandboxes=${SANDBOXES:-2}
 command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 
 cargo build --release -q --bin sandguard
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-  if [ -n "$server_pid" ]; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-token=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
-# sandguard:allow(secret-in-command) -- printf is a builtin: the token goes to a 0600 file, not a command line
-(umask 077 && printf 'bench %s\n' "$token" > "$work/keys")
 # The default policy with a rate limit the load never reaches: the check runs on every request.
-cat > "$work/policy.toml" <<'TOML'
+. bench/serve_on_loopback.sh
+serve_on_loopback target/release/sandguard bench <<'TOML'
 version = 1
 [rate_limit]
 enabled = true
 quota = "1000000/s"
 burst = 1000000
 TOML
-target/release/sandguard serve --listen 127.0.0.1:0 --keys "$work/keys" --audit-log "$work/audit.jsonl" \
-  --policy "$work/policy.toml" > "$work/stdout" &
-server_pid=$!
-for _ in $(seq 100); do
-  grep -q '^listening on ' "$work/stdout" && break
-  sleep 0.1
-done
-base=$(sed -n 's/^listening on //p' "$work/stdout")
-[ -n "$base" ] || { echo "bench: the server did not start" >&2; exit 1; }
 
 ids=()
 for _ in $(seq "$sandboxes"); do
