@@ -10,6 +10,7 @@
 
 use std::io::Cursor;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sandguard_audit::{
     AuditLog, ChainKey, FileSink, FileSinkOptions, FsyncPolicy, NewEvent, Outcome, VerifyReport, verify_reader,
@@ -82,8 +83,9 @@ pub fn write_log(fields: &[&[u8]], keyed: bool) -> Vec<u8> {
             .tempdir_in(parent)
             .expect("a temporary directory for audit logs")
     });
-    let path = dir.path().join(format!("log-{}.jsonl", std::process::id()));
-    let _ = std::fs::remove_file(&path);
+    // One file per call: tests call this from several threads of one process at once.
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let path = dir.path().join(format!("log-{}.jsonl", NEXT.fetch_add(1, Ordering::Relaxed)));
     let mut options = FileSinkOptions::new().fsync(FsyncPolicy::Never);
     if keyed {
         options = options.key(ChainKey::new(KEY).expect("a long enough key"));
@@ -100,7 +102,9 @@ pub fn write_log(fields: &[&[u8]], keyed: bool) -> Vec<u8> {
             log.record(event).expect("an event of a few KiB is recorded");
         }
     }
-    std::fs::read(&path).expect("the log reads back")
+    let bytes = std::fs::read(&path).expect("the log reads back");
+    let _ = std::fs::remove_file(&path);
+    bytes
 }
 
 /// A valid log and one edit of it: the log must verify, the edited copy must not.
