@@ -130,16 +130,7 @@ impl Server {
 
     /// Sends SIGTERM and waits for the exit status.
     fn stop(mut self) -> (std::process::ExitStatus, PathBuf, tempfile::TempDir) {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let exit = loop {
-            if let Some(exit) = self.child.try_wait().unwrap() {
-                break exit;
-            }
-            assert!(Instant::now() < deadline, "the server did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let exit = self.terminate().expect("the server stops within 30 s of SIGTERM");
         let log = self.audit_log();
         let dir = tempfile::tempdir().unwrap();
         let kept = std::mem::replace(&mut self.dir, dir);
@@ -147,10 +138,35 @@ impl Server {
     }
 }
 
+impl Server {
+    /// SIGTERM, and the exit status once the server has destroyed its sandboxes (`None` after 30 s).
+    fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        if let Ok(Some(exit)) = self.child.try_wait() {
+            return Some(exit);
+        }
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().ok()?;
+        if !status.success() {
+            return None;
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(exit)) = self.child.try_wait() {
+                return Some(exit);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
 impl Drop for Server {
+    /// Stops the server the way an operator would, so it destroys its sandboxes (a SIGKILLed
+    /// server leaves their empty cgroups behind); SIGKILL only if that fails.
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if self.terminate().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

@@ -659,6 +659,25 @@ impl Cgroup {
     /// removed. Either way what could not be removed stays, and dropping does not try again.
     pub fn remove(mut self) -> Result<(), CgroupError> {
         self.removed = true;
+        // Usually the caller has already ended everything inside (a sandbox's processes all die
+        // with its PID namespace): then one `rmdir` per directory is all there is to do. The
+        // kernel refuses to remove a cgroup that holds a process or a sub-cgroup, so whatever
+        // that leaves goes the long way, killing first.
+        if !self.fake_files {
+            let mut left = Vec::new();
+            for (dir, controllers) in self.paths.iter().zip(&self.controllers).rev() {
+                match fs::remove_dir(dir) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(_) => left.push((dir.clone(), controllers.clone())),
+                }
+            }
+            left.reverse();
+            (self.paths, self.controllers) = left.into_iter().unzip();
+            if self.paths.is_empty() {
+                return Ok(());
+            }
+        }
         self.kill_all()?;
         self.remove_dirs()
     }

@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 
 /// Largest message either side sends; a longer one is refused before it is sent.
 pub(crate) const MAX_MESSAGE: usize = 1 << 20;
+/// Most descriptors one message carries: a command's three streams, or one `cgroup.procs`/`tasks`
+/// file per cgroup v1 hierarchy.
+pub(crate) const MAX_FDS: usize = 16;
 
 /// What the host asks of the init.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,7 +89,15 @@ pub(crate) fn send<T: Serialize>(socket: RawFd, message: &T, fds: &[RawFd]) -> s
     if bytes.len() > MAX_MESSAGE {
         return Err(std::io::Error::other("message too large"));
     }
-    let iov = [IoSlice::new(&bytes)];
+    send_bytes(socket, &bytes, fds)
+}
+
+/// Sends one packet of `bytes` with `fds` attached (at most [`MAX_FDS`]).
+pub(crate) fn send_bytes(socket: RawFd, bytes: &[u8], fds: &[RawFd]) -> std::io::Result<()> {
+    if fds.len() > MAX_FDS {
+        return Err(std::io::Error::other("too many descriptors for one message"));
+    }
+    let iov = [IoSlice::new(bytes)];
     let cmsgs = if fds.is_empty() { Vec::new() } else { vec![ControlMessage::ScmRights(fds)] };
     loop {
         match sendmsg::<()>(socket, &iov, &cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
@@ -102,6 +113,14 @@ pub(crate) fn receive<T: for<'de> Deserialize<'de>>(
     socket: RawFd,
     buffer: &mut Vec<u8>,
 ) -> std::io::Result<Option<(T, Vec<OwnedFd>)>> {
+    let Some((len, fds)) = receive_bytes(socket, buffer)? else { return Ok(None) };
+    let message = serde_json::from_slice(&buffer[..len]).map_err(std::io::Error::other)?;
+    Ok(Some((message, fds)))
+}
+
+/// Receives one packet into `buffer` (resized to fit it) and the descriptors sent with it:
+/// the packet's length, or `Ok(None)` when the peer is gone.
+pub(crate) fn receive_bytes(socket: RawFd, buffer: &mut Vec<u8>) -> std::io::Result<Option<(usize, Vec<OwnedFd>)>> {
     // Learn the packet's size first, so a small message costs a small buffer (zeroing a
     // megabyte per message showed up in start-up profiles).
     let size = loop {
@@ -113,7 +132,7 @@ pub(crate) fn receive<T: for<'de> Deserialize<'de>>(
     };
     buffer.clear();
     buffer.resize(size.clamp(1, MAX_MESSAGE), 0);
-    let mut space = nix::cmsg_space!([RawFd; 4]);
+    let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
     let (len, fds, truncated) = loop {
         let mut iov = [IoSliceMut::new(buffer)];
         match recvmsg::<()>(socket, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
@@ -137,8 +156,7 @@ pub(crate) fn receive<T: for<'de> Deserialize<'de>>(
     if truncated {
         return Err(std::io::Error::other("message truncated"));
     }
-    let message = serde_json::from_slice(&buffer[..len]).map_err(std::io::Error::other)?;
-    Ok(Some((message, fds)))
+    Ok(Some((len, fds)))
 }
 
 fn owned_fd(fd: RawFd) -> OwnedFd {

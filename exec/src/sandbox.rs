@@ -169,7 +169,7 @@ impl Drop for Registration {
 #[derive(Debug)]
 pub struct Sandbox {
     name: String,
-    monitor: Pid,
+    /// PID 1 of the sandbox, our child: killing it ends every process of the sandbox.
     init_pid: i32,
     control: Arc<OwnedFd>,
     waiters: Waiters,
@@ -209,17 +209,6 @@ impl Sandbox {
             });
         }
         let limits = config.limits;
-        let cgroup_limits = CgroupLimits::from(&limits);
-        let name = format!("sandguard-{}", config.name);
-        let created = match parent {
-            Some(parent) => parent.create_child(&name, &cgroup_limits),
-            None => Cgroup::create(&name, config.cgroup_parent.as_deref(), &cgroup_limits),
-        };
-        let cgroup = match created {
-            Ok(cgroup) => Some(cgroup),
-            Err(_) if config.allow_weaker => None,
-            Err(error) => return Err(error.into()),
-        };
         let mapping = IdMapping::choose();
         let hardening = Hardening::new(&HardeningOptions {
             uid: mapping.command_uid,
@@ -229,16 +218,12 @@ impl Sandbox {
         })
         .map_err(|error| Error::Hardening(error.to_string()))?;
 
-        let (host_end, init_end) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
-            .map_err(setup("socketpair"))?;
-        let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(setup("pipe"))?;
-        let (ready_read, ready_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(setup("pipe"))?;
-
-        // The monitor moves itself into the cgroup (see `monitor_main`), through these.
-        let joins = match &cgroup {
-            Some(cgroup) => self_join_files(cgroup)?,
-            None => Vec::new(),
+        let seqpacket_pair = || {
+            socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+                .map_err(setup("socketpair"))
         };
+        let (host_end, init_end) = seqpacket_pair()?;
+        let (host_setup, monitor_setup) = seqpacket_pair()?;
         let spec = InitSpec {
             control: init_end,
             hardening,
@@ -248,17 +233,35 @@ impl Sandbox {
         };
         let monitor = match process::fork().map_err(setup("fork"))? {
             Forked::Child => {
-                drop(host_end);
-                monitor_main(spec, &joins, go_read, ready_write)
+                drop((host_end, host_setup));
+                monitor_main(spec, monitor_setup)
             }
-            Forked::Parent(pid) => pid,
+            Forked::Parent(pid) => Monitor { pid, reaped: false },
         };
         let InitSpec { control: init_end, .. } = spec;
-        drop((init_end, go_read, ready_write, joins));
+        drop((init_end, monitor_setup));
+
+        // The cgroup is made while the monitor makes the namespaces (most of it the network's):
+        // on two cores the one costs no time on top of the other.
+        let name = format!("sandguard-{}", config.name);
+        let cgroup_limits = CgroupLimits::from(&limits);
+        let created = match parent {
+            Some(parent) => parent.create_child(&name, &cgroup_limits),
+            None => Cgroup::create(&name, config.cgroup_parent.as_deref(), &cgroup_limits),
+        };
+        let cgroup = match created {
+            Ok(cgroup) => Some(cgroup),
+            Err(_) if config.allow_weaker => None,
+            Err(error) => return Err(error.into()),
+        };
+        // The monitor moves itself into the cgroup through these (see `monitor_main`).
+        let joins = match &cgroup {
+            Some(cgroup) => self_join_files(cgroup)?,
+            None => Vec::new(),
+        };
 
         let mut sandbox = Self {
             name: config.name.clone(),
-            monitor,
             init_pid: 0,
             control: Arc::new(host_end),
             waiters: Arc::new(Mutex::new(HashMap::new())),
@@ -269,30 +272,33 @@ impl Sandbox {
             files: None,
             destroyed: false,
         };
-        sandbox.start(mapping, go_write, ready_read)?;
+        sandbox.start(monitor, mapping, &host_setup, &joins)?;
         Ok(sandbox)
     }
 
-    fn start(&mut self, mapping: IdMapping, go_write: OwnedFd, ready_read: OwnedFd) -> Result<(), Error> {
-        let mut go = std::fs::File::from(go_write);
-        let mut ready = std::fs::File::from(ready_read);
-        go.write_all(b"c").map_err(io_setup("start the sandbox"))?;
-        let mut byte = [0u8; 1];
-        ready.read_exact(&mut byte).map_err(io_setup("start the sandbox"))?;
-        match &byte {
-            b"u" => {}
-            b"j" => {
-                return Err(Error::Setup { stage: "join the cgroup".into(), error: "the write was refused".into() });
-            }
-            _ => return Err(Error::Setup { stage: "create namespaces (unshare)".into(), error: "refused".into() }),
-        }
-        mapping.write(self.monitor.as_raw())?;
-        go.write_all(b"m").map_err(io_setup("start the sandbox"))?;
-        let mut pid = [0u8; 4];
-        ready.read_exact(&mut pid).map_err(io_setup("fork the sandbox init"))?;
-        self.init_pid = i32::from_ne_bytes(pid);
-
+    /// Walks the monitor through its steps (see `monitor_main`), then waits for the init's
+    /// `Ready`. On an error the monitor is reaped and, once it exists, the init is killed by the
+    /// caller's `Drop`.
+    fn start(
+        &mut self,
+        mut monitor: Monitor,
+        mapping: IdMapping,
+        setup: &OwnedFd,
+        joins: &[OwnedFd],
+    ) -> Result<(), Error> {
         let mut buffer = Vec::new();
+        expect_step(setup, &mut buffer, b"u")?;
+        mapping.write(monitor.pid.as_raw())?;
+        let join_fds: Vec<RawFd> = joins.iter().map(AsRawFd::as_raw_fd).collect();
+        protocol::send_bytes(setup.as_raw_fd(), b"m", &join_fds).map_err(io_setup("start the sandbox"))?;
+        let pid = expect_step(setup, &mut buffer, b"p")?;
+        self.init_pid = pid
+            .try_into()
+            .map(i32::from_ne_bytes)
+            .map_err(|_| Error::Setup { stage: "fork the sandbox init".into(), error: "no process id".into() })?;
+        // The monitor's work is done: it exits, and the init is our child from now on.
+        monitor.reap();
+
         let ready_reply = protocol::receive::<Reply>(self.control.as_raw_fd(), &mut buffer);
         match ready_reply {
             Ok(Some((Reply::Ready { landlock_abi }, _))) => {
@@ -582,14 +588,19 @@ impl Sandbox {
             return Ok(());
         }
         self.destroyed = true;
-        // Killing PID 1 of the namespace kills every process in it; the monitor reaps it and
-        // exits, and we reap the monitor, so not even a zombie stays behind.
+        // Killing PID 1 of the namespace kills every process in it, and the kernel reports PID 1
+        // ended only once every other process of the namespace is gone: once it is reaped, the
+        // cgroup is empty, and not even a zombie stays behind.
         if self.init_pid > 0 {
-            let _ = kill(Pid::from_raw(self.init_pid), Signal::SIGKILL);
-        }
-        if !process::reap_within(self.monitor, Duration::from_secs(2)) {
-            let _ = kill(self.monitor, Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(self.monitor, None);
+            let init = Pid::from_raw(self.init_pid);
+            let _ = kill(init, Signal::SIGKILL);
+            if !process::reap_within(init, Duration::from_secs(2)) {
+                // A process stuck in the kernel holds the namespace up: reap the init whenever it
+                // ends, without holding the caller up; the cgroup's removal reports what is left.
+                let _ = std::thread::Builder::new()
+                    .name("sandguard-reap".into())
+                    .spawn(move || nix::sys::wait::waitpid(init, None));
+            }
         }
         // The reply thread ends when the init's end of the socket closes.
         let _ = nix::sys::socket::shutdown(self.control.as_raw_fd(), nix::sys::socket::Shutdown::Both);
@@ -626,66 +637,122 @@ fn dispatch(control: RawFd, waiters: &Waiters) {
     lock(waiters).clear();
 }
 
-/// The monitor: the first child, in the new namespaces but not in the new PID namespace (the
-/// kernel puts only its children there); it forks the init and waits for it.
-fn monitor_main(spec: InitSpec, joins: &[OwnedFd], go: OwnedFd, ready: OwnedFd) -> ! {
-    // Into the sandbox's cgroup first, so the init and every command are born in it. A
-    // single-threaded process moving itself through v1's `tasks` file (the "0" means "me") skips
-    // the kernel's global thread-group lock, whose RCU grace period made the host-side move of
-    // the whole process cost 10 ms and more.
-    let joined = joins.iter().all(|file| nix::unistd::write(file, b"0").is_ok());
+/// The monitor: the host's first child, which makes the namespaces and forks the init into
+/// them. It lives only that long: the init is forked as the host's child (`CLONE_PARENT`), so the
+/// host holds PID 1 of the sandbox directly.
+///
+/// Its steps, over the `setup` socket: make every namespace but the cgroup one, say `u`; wait
+/// for the host to write the uid and gid maps and send `m` with the cgroup files to join;
+/// join, make the cgroup namespace (rooted at the sandbox's cgroup), fork the init, say `p`
+/// and its pid, exit. A failure is reported as `f` and a message instead.
+fn monitor_main(spec: InitSpec, setup: OwnedFd) -> ! {
     // Descriptors of the host (other sandboxes' sockets, other commands' pipes) must not live on
     // in this sandbox: they would keep those open after their owners closed them.
-    process::close_descriptors_except(&[go.as_raw_fd(), ready.as_raw_fd(), spec.control.as_raw_fd()]);
-    let mut go = std::fs::File::from(go);
-    let mut ready = std::fs::File::from(ready);
-    let mut byte = [0u8; 1];
-    if go.read_exact(&mut byte).is_err() {
-        process::exit_now(1);
-    }
-    if !joined {
-        let _ = ready.write_all(b"j");
-        process::exit_now(1);
-    }
+    process::close_descriptors_except(&[setup.as_raw_fd(), spec.control.as_raw_fd()]);
+    let setup = setup.as_raw_fd();
+    let fail = |stage: &str, errno: nix::errno::Errno| -> ! {
+        let _ = protocol::send_bytes(setup, format!("f{stage}: {}", errno.desc()).as_bytes(), &[]);
+        process::exit_now(1)
+    };
     let namespaces = CloneFlags::CLONE_NEWUSER
         | CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWNET
         | CloneFlags::CLONE_NEWUTS
-        | CloneFlags::CLONE_NEWIPC
-        | CloneFlags::CLONE_NEWCGROUP;
-    if nix::sched::unshare(namespaces).is_err() {
-        let _ = ready.write_all(b"n");
+        | CloneFlags::CLONE_NEWIPC;
+    if let Err(errno) = nix::sched::unshare(namespaces) {
+        fail("create namespaces (unshare)", errno);
+    }
+    if protocol::send_bytes(setup, b"u", &[]).is_err() {
         process::exit_now(1);
     }
-    // The host writes our uid and gid maps now.
-    if ready.write_all(b"u").is_err() || go.read_exact(&mut byte).is_err() {
-        process::exit_now(1);
-    }
+    let mut buffer = Vec::new();
+    let joins = match protocol::receive_bytes(setup, &mut buffer) {
+        Ok(Some((1, joins))) if buffer[0] == b'm' => joins,
+        _ => process::exit_now(1),
+    };
     // Root of the new user namespace (mapped to an unprivileged host uid), so files we create
     // have an owner the namespace knows.
     let root = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
-    if nix::unistd::setresgid(root.0, root.0, root.0).is_err()
-        || nix::unistd::setresuid(root.1, root.1, root.1).is_err()
-    {
-        process::exit_now(1);
+    if let Err(errno) = nix::unistd::setresgid(root.0, root.0, root.0) {
+        fail("setresgid", errno);
     }
-    match process::fork() {
+    if let Err(errno) = nix::unistd::setresuid(root.1, root.1, root.1) {
+        fail("setresuid", errno);
+    }
+    // Into the sandbox's cgroup, so the init and every command are born in it. The files were
+    // opened by the host, whose credentials the kernel checks. A single-threaded process moving
+    // itself through v1's `tasks` file (the "0" means "me") skips the kernel's global
+    // thread-group lock, whose RCU grace period made the host-side move of the whole process
+    // cost 10 ms and more.
+    for join in &joins {
+        if let Err(errno) = nix::unistd::write(join, b"0") {
+            fail("join the cgroup", errno);
+        }
+    }
+    drop(joins);
+    // Made after the move, the cgroup namespace has the sandbox's cgroup as its root.
+    if let Err(errno) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
+        fail("create the cgroup namespace (unshare)", errno);
+    }
+    match process::fork_sibling() {
         Ok(Forked::Child) => {
-            drop((go, ready));
+            let _ = nix::unistd::close(setup);
             init::run(spec)
         }
         Ok(Forked::Parent(init_pid)) => {
-            let _ = ready.write_all(&init_pid.as_raw().to_ne_bytes());
-            drop((go, ready, spec));
-            let status = nix::sys::wait::waitpid(init_pid, None);
-            let code = match status {
-                Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => code,
-                _ => 1,
-            };
-            process::exit_now(code)
+            let mut message = [b'p', 0, 0, 0, 0];
+            message[1..].copy_from_slice(&init_pid.as_raw().to_ne_bytes());
+            let _ = protocol::send_bytes(setup, &message, &[]);
+            process::exit_now(0)
         }
-        Err(_) => process::exit_now(1),
+        Err(errno) => fail("fork the sandbox init", errno),
+    }
+}
+
+/// The monitor, reaped exactly once: by [`Monitor::reap`], or killed and reaped when dropped on
+/// an error path.
+struct Monitor {
+    pid: Pid,
+    reaped: bool,
+}
+
+impl Monitor {
+    /// Waits for the monitor, which exits once it has forked the init.
+    fn reap(&mut self) {
+        if !self.reaped {
+            self.reaped = true;
+            let _ = nix::sys::wait::waitpid(self.pid, None);
+        }
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        if !self.reaped {
+            // Not reaped yet, so the pid is still ours and cannot name another process.
+            let _ = kill(self.pid, Signal::SIGKILL);
+            self.reap();
+        }
+    }
+}
+
+/// Receives the monitor's next step, which must be `step` (its first byte); returns the rest.
+fn expect_step<'b>(setup: &OwnedFd, buffer: &'b mut Vec<u8>, step: &[u8; 1]) -> Result<&'b [u8], Error> {
+    let stage = match step {
+        b"u" => "create namespaces (unshare)",
+        b"p" => "fork the sandbox init",
+        _ => "start the sandbox",
+    };
+    match protocol::receive_bytes(setup.as_raw_fd(), buffer) {
+        Ok(Some((len, _))) if len >= 1 && buffer[0] == step[0] => Ok(&buffer[1..len]),
+        Ok(Some((len, _))) if len >= 1 && buffer[0] == b'f' => {
+            let message = String::from_utf8_lossy(&buffer[1..len]).into_owned();
+            let (stage, error) = message.split_once(": ").unwrap_or((stage, &message));
+            Err(Error::Setup { stage: stage.to_owned(), error: error.to_owned() })
+        }
+        Ok(_) => Err(Error::Setup { stage: stage.into(), error: "the monitor ended early".into() }),
+        Err(error) => Err(Error::Setup { stage: stage.into(), error: error.to_string() }),
     }
 }
 

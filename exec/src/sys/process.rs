@@ -29,6 +29,25 @@ pub(crate) fn fork() -> Result<Forked, Errno> {
     }
 }
 
+/// `fork(2)`, except that the new process is a child of this process's parent, not of this
+/// process (`CLONE_PARENT`): the monitor forks the sandbox's init as the host's child, and exits.
+///
+/// Only for a single-threaded caller. The raw `clone` skips glibc's fork handlers (there is no
+/// other thread whose locks they would reset) and leaves glibc's cached thread id stale in the
+/// child, which glibc's own `raise` and `abort` do not rely on (they ask the kernel).
+pub(crate) fn fork_sibling() -> Result<Forked, Errno> {
+    let flags = libc::CLONE_PARENT | libc::SIGCHLD;
+    // SAFETY: without CLONE_VM and without a new stack, `clone` is `fork`: the child continues
+    // here on its own copy of the memory. The caller is single-threaded (see above), and its child
+    // path ends in `exit_now`, never returning into code that could touch another thread's state.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, libc::c_long::from(flags), 0, 0, 0, 0) };
+    match pid {
+        0 => Ok(Forked::Child),
+        pid if pid > 0 => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
+        _ => Err(Errno::last()),
+    }
+}
+
 /// Ends this process at once, without running destructors or atexit handlers (which would flush
 /// buffers shared with the parent after a fork).
 pub(crate) fn exit_now(code: i32) -> ! {
