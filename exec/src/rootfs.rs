@@ -204,14 +204,27 @@ fn write_file(path: &Path, contents: &[u8], mode: u32) -> Step {
     file.write_all(contents).map_err(io_fail(format!("write {}", path.display())))
 }
 
+/// Copies `source` into a new file with exactly `mode`, in the kernel (`copy_file_range` or
+/// `sendfile`): no buffer in this process, whose every written page would be a copy-on-write
+/// fault in the freshly forked init.
+fn copy_file(mut source: fs::File, path: &Path, mode: u32) -> Step {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(io_fail(format!("create {}", path.display())))?;
+    std::io::copy(&mut source, &mut file).map(drop).map_err(io_fail(format!("copy to {}", path.display())))
+}
+
 fn build_etc(new_root: &Path, hostname: &str) -> Step {
     let etc = new_root.join("etc");
     make_dir(&etc, 0o755)?;
     for name in ETC_FILES {
-        // `fs::read` follows links (localtime -> /usr/share/zoneinfo/...): the copy is a file.
+        // Opening follows links (localtime -> /usr/share/zoneinfo/...): the copy is a file.
         // sandguard:allow(path-traversal) -- the joined name is a constant or our own, never a user's
-        if let Ok(contents) = fs::read(Path::new("/etc").join(name)) {
-            write_file(&etc.join(name), &contents, 0o644)?;
+        if let Ok(host) = fs::File::open(Path::new("/etc").join(name)) {
+            copy_file(host, &etc.join(name), 0o644)?;
         }
     }
     for name in ETC_DIRS {

@@ -136,6 +136,9 @@ pub struct Output {
 
 type Waiters = Arc<Mutex<HashMap<u64, Sender<Reply>>>>;
 
+/// The waiter that `Ready` or `SetupFailed` is routed to; commands are numbered from 1.
+const SETUP_ID: u64 = 0;
+
 /// A started command: its pipes, and the channel its end is reported on.
 #[derive(Debug)]
 pub(crate) struct Spawned {
@@ -178,6 +181,8 @@ pub struct Sandbox {
     limits: ResourceLimits,
     landlock_abi: u32,
     files: Option<FileOps>,
+    /// Routes the init's replies to the commands waiting for them (see `dispatch`).
+    reply_thread: Option<std::thread::JoinHandle<()>>,
     destroyed: bool,
 }
 
@@ -241,6 +246,20 @@ impl Sandbox {
         let InitSpec { control: init_end, .. } = spec;
         drop((init_end, monitor_setup));
 
+        // The reply thread starts now, while the sandbox is being built; the init's `Ready`
+        // reaches `start` through it.
+        let control = Arc::new(host_end);
+        let waiters: Waiters = Arc::new(Mutex::new(HashMap::new()));
+        let (setup_sender, setup_replies) = mpsc::channel();
+        lock(&waiters).insert(SETUP_ID, setup_sender);
+        let reply_thread = {
+            let (control, waiters) = (Arc::clone(&control), Arc::clone(&waiters));
+            std::thread::Builder::new()
+                .name(format!("sandguard-{}", config.name))
+                .spawn(move || dispatch(control.as_raw_fd(), &waiters))
+                .map_err(io_setup("start the reply thread"))?
+        };
+
         // The cgroup is made while the monitor makes the namespaces (most of it the network's):
         // on two cores the one costs no time on top of the other.
         let name = format!("sandguard-{}", config.name);
@@ -263,16 +282,17 @@ impl Sandbox {
         let mut sandbox = Self {
             name: config.name.clone(),
             init_pid: 0,
-            control: Arc::new(host_end),
-            waiters: Arc::new(Mutex::new(HashMap::new())),
-            next_id: AtomicU64::new(1),
+            control,
+            waiters,
+            next_id: AtomicU64::new(SETUP_ID + 1),
             cgroup,
             limits,
             landlock_abi: 0,
             files: None,
+            reply_thread: Some(reply_thread),
             destroyed: false,
         };
-        sandbox.start(monitor, mapping, &host_setup, &joins)?;
+        sandbox.start(monitor, mapping, &host_setup, &joins, &setup_replies)?;
         Ok(sandbox)
     }
 
@@ -285,6 +305,7 @@ impl Sandbox {
         mapping: IdMapping,
         setup: &OwnedFd,
         joins: &[OwnedFd],
+        setup_replies: &Receiver<Reply>,
     ) -> Result<(), Error> {
         let mut buffer = Vec::new();
         expect_step(setup, &mut buffer, b"u")?;
@@ -299,27 +320,21 @@ impl Sandbox {
         // The monitor's work is done: it exits, and the init is our child from now on.
         monitor.reap();
 
-        let ready_reply = protocol::receive::<Reply>(self.control.as_raw_fd(), &mut buffer);
+        let ready_reply = setup_replies.recv();
+        lock(&self.waiters).remove(&SETUP_ID);
         match ready_reply {
-            Ok(Some((Reply::Ready { landlock_abi }, _))) => {
+            Ok(Reply::Ready { landlock_abi }) => {
                 self.landlock_abi = landlock_abi;
                 // Opened once, now: the root stays reachable through this descriptor, whatever
                 // later happens to the PID it was found by.
                 let (uid, gid) = mapping.host_ids_of_command_user();
                 self.files = Some(FileOps::open_as_owner(&self.host_root(), uid, gid)?);
             }
-            Ok(Some((Reply::SetupFailed { stage, error }, _))) => return Err(Error::Setup { stage, error }),
-            Ok(_) => {
+            Ok(Reply::SetupFailed { stage, error }) => return Err(Error::Setup { stage, error }),
+            Ok(_) | Err(_) => {
                 return Err(Error::Setup { stage: "sandbox init".into(), error: "ended before it was ready".into() });
             }
-            Err(error) => return Err(Error::Setup { stage: "sandbox init".into(), error: error.to_string() }),
         }
-        let control = Arc::clone(&self.control);
-        let waiters = Arc::clone(&self.waiters);
-        std::thread::Builder::new()
-            .name(format!("sandguard-{}", self.name))
-            .spawn(move || dispatch(control.as_raw_fd(), &waiters))
-            .map_err(io_setup("start the reply thread"))?;
         Ok(())
     }
 
@@ -602,8 +617,12 @@ impl Sandbox {
                     .spawn(move || nix::sys::wait::waitpid(init, None));
             }
         }
-        // The reply thread ends when the init's end of the socket closes.
+        // The reply thread ends when the init's end of the socket closes; nothing of the sandbox
+        // outlives `destroy`, not even that thread.
         let _ = nix::sys::socket::shutdown(self.control.as_raw_fd(), nix::sys::socket::Shutdown::Both);
+        if let Some(thread) = self.reply_thread.take() {
+            let _ = thread.join();
+        }
         match self.cgroup.take() {
             Some(cgroup) => Ok(cgroup.remove()?),
             None => Ok(()),
@@ -627,7 +646,7 @@ fn dispatch(control: RawFd, waiters: &Waiters) {
     while let Ok(Some((reply, _))) = protocol::receive::<Reply>(control, &mut buffer) {
         let id = match &reply {
             Reply::Started { id, .. } | Reply::SpawnFailed { id, .. } | Reply::Exited { id, .. } => *id,
-            Reply::Ready { .. } | Reply::SetupFailed { .. } => continue,
+            Reply::Ready { .. } | Reply::SetupFailed { .. } => SETUP_ID,
         };
         if let Some(waiter) = lock(waiters).get(&id) {
             let _ = waiter.send(reply);

@@ -162,12 +162,10 @@ pub(crate) enum HardenError {
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     #[error("seccomp: no filter for architecture `{0}` (supported: x86_64, aarch64)")]
     UnsupportedArch(&'static str),
-    /// Two rows of the deny list name the same system call.
-    #[error("seccomp: `{0}` appears twice in the deny list")]
+    /// A row of the deny list cannot be compiled: it names a system call another row names, or
+    /// a number or argument value out of range.
+    #[error("seccomp: the deny list's row for `{0}` cannot be compiled (a duplicate, or a value out of range)")]
     SeccompTable(&'static str),
-    /// seccompiler refused the deny list.
-    #[error("seccomp: cannot compile the filter: {0}")]
-    SeccompCompile(#[from] seccompiler::BackendError),
     /// Landlock is required and the kernel cannot give it.
     #[error("Landlock is required but unavailable: {0}")]
     LandlockRequired(&'static str),
