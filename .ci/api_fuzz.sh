@@ -15,8 +15,8 @@ if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -qF "$SCHEMATHESIS_VE
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
 fi
-cargo build --locked -q --bin sandguard
-sandguard=target/debug/sandguard
+. bench/built_sandguard.sh
+sandguard=$(built_sandguard)
 schemathesis=$PWD/$venv/bin/schemathesis
 
 # The default policy, without lockout and with a high rate limit: refusals the fuzzer provokes

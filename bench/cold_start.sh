@@ -9,8 +9,8 @@ need() { command -v "$1" >/dev/null 2>&1 || { apt-get update -qq && apt-get inst
 need bwrap bubblewrap
 need hyperfine hyperfine
 
-cargo build --release -q --bin sandguard
-sandguard=target/release/sandguard
+. bench/built_sandguard.sh
+sandguard=$(built_sandguard --release)
 out=$(mktemp)
 hyperfine -N --warmup 20 --runs "$runs" --export-json "$out" \
   "$sandguard run -- /bin/true" \

@@ -17,7 +17,8 @@ echo "corpus: $corpus, $((bytes / 1000000)) MB"
 
 command -v kingfisher >/dev/null 2>&1 || pip install -q kingfisher-bin >/dev/null 2>&1 || true
 # gitleaks is measured when it is installed (it is not in this machine's Debian archive).
-cargo build --release -q --bin sandguard
+. bench/built_sandguard.sh
+sandguard=$(built_sandguard --release)
 
 measure() { # name, command...
   local name=$1; shift
@@ -31,7 +32,7 @@ measure() { # name, command...
 
 sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
 find "$corpus" -type f -exec cat {} + >/dev/null # warm the page cache equally for all
-measure sandguard target/release/sandguard lint --format json "$corpus"
+measure sandguard "$sandguard" lint --format json "$corpus"
 if command -v kingfisher >/dev/null 2>&1; then
   measure kingfisher kingfisher scan "$corpus" --no-validate --git-history none
 fi

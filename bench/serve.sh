@@ -18,10 +18,11 @@ sandboxes=${SANDBOXES:-2}
 
 command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 
-cargo build --release -q --bin sandguard
+. bench/built_sandguard.sh
+sandguard=$(built_sandguard --release)
 # The default policy with a rate limit the load never reaches: the check runs on every request.
 . bench/serve_on_loopback.sh
-serve_on_loopback target/release/sandguard bench <<'TOML'
+serve_on_loopback "$sandguard" bench <<'TOML'
 version = 1
 [rate_limit]
 enabled = true
@@ -76,7 +77,7 @@ PY
 kill -TERM "$server_pid"
 wait "$server_pid"
 server_pid=
-target/release/sandguard audit verify "$work/audit.jsonl" | sed 's/^/  audit log after shutdown: /'
+"$sandguard" audit verify "$work/audit.jsonl" | sed 's/^/  audit log after shutdown: /'
 
 cargo bench -q -p sandguard --bench middleware -- --noplot > "$work/criterion.out" 2>&1
 python3 - <<'PY'

@@ -136,11 +136,29 @@ const WITHHELD: &[u8] = b"[REDACTED:output]";
 /// Redactions of the output of a redaction, at most, before the output is withheld.
 const MAX_PASSES: usize = 4;
 
-/// The [`KEYWORDS`], ignoring ASCII case: built once per process, on the first text a redactor
-/// with shapes looks at, and shared by every redactor (building it per redactor cost about 0.2 ms
-/// per command run).
+/// The [`KEYWORDS`], ignoring ASCII case: built once per process, on the first text longer than
+/// [`SHORT_TEXT`] a redactor with shapes looks at, and shared by every redactor (building it per
+/// redactor cost about 0.1 ms per command run).
 static SHAPE_KEYWORDS: LazyLock<Option<AhoCorasick>> =
     LazyLock::new(|| AhoCorasickBuilder::new().ascii_case_insensitive(true).build(KEYWORDS).ok());
+
+/// Texts up to this long are searched for [`KEYWORDS`] one keyword at a time: cheaper than
+/// building [`SHAPE_KEYWORDS`] (about 0.1 ms) for the short strings a process may only ever
+/// redact (an audit record's command line), and still a few microseconds at most.
+const SHORT_TEXT: usize = 256;
+
+/// Whether `bytes` holds one of the [`KEYWORDS`], ignoring ASCII case.
+fn holds_a_keyword(bytes: &[u8]) -> bool {
+    if bytes.len() <= SHORT_TEXT {
+        return KEYWORDS.iter().any(|keyword| {
+            let keyword = keyword.as_bytes();
+            bytes.windows(keyword.len()).any(|window| window.eq_ignore_ascii_case(keyword))
+        });
+    }
+    // Were the automaton to fail to build (the tests rule it out), every text would go to the
+    // shapes' regex.
+    SHAPE_KEYWORDS.as_ref().is_none_or(|keywords| keywords.is_match(bytes))
+}
 
 /// The compiled shapes, shared by every redactor.
 struct Shapes {
@@ -292,9 +310,7 @@ impl SecretRedactor {
         if self.secrets.as_ref().is_some_and(|secrets| secrets.is_match(bytes)) {
             return true;
         }
-        // Were the keywords' automaton to fail to build (the tests rule it out), every text would
-        // go to the shapes' regex.
-        self.shapes && SHAPE_KEYWORDS.as_ref().is_none_or(|keywords| keywords.is_match(bytes))
+        self.shapes && holds_a_keyword(bytes)
     }
 
     /// One pass of replacement, or `None` when there is nothing to replace.
@@ -748,6 +764,23 @@ mod tests {
     }
 
     proptest! {
+        /// Short texts are searched without the automaton; both searches agree, keyword or not.
+        #[test]
+        fn the_short_text_search_agrees_with_the_automaton(
+            before in "[ -~]{0,120}",
+            keyword in proptest::sample::select(KEYWORDS.to_vec()),
+            upper in proptest::bool::ANY,
+            after in "[ -~]{0,120}",
+            include in proptest::bool::ANY,
+        ) {
+            let keyword = if upper { keyword.to_ascii_uppercase() } else { keyword.to_ascii_lowercase() };
+            let text = if include { format!("{before}{keyword}{after}") } else { format!("{before}{after}") };
+            prop_assert!(text.len() <= SHORT_TEXT);
+            let automaton = SHAPE_KEYWORDS.as_ref().unwrap().is_match(text.as_bytes());
+            prop_assert_eq!(holds_a_keyword(text.as_bytes()), automaton);
+            prop_assert!(!include || automaton);
+        }
+
         #[test]
         fn an_inserted_secret_never_survives(
             pieces in prop::collection::vec("\\PC{0,12}", 1..8),
