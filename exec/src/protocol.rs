@@ -19,6 +19,9 @@ pub(crate) const MAX_FDS: usize = 16;
 /// What the host asks of the init.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum Request {
+    /// The first request, and only the first: move into the sandbox's cgroup through the files
+    /// that arrive with it (none when the sandbox runs without one), then get ready.
+    JoinCgroup,
     /// Start a command; stdin, stdout and stderr arrive as three file descriptors.
     Exec {
         /// The host's name for this command, echoed in replies.

@@ -260,58 +260,55 @@ impl Sandbox {
                 .map_err(io_setup("start the reply thread"))?
         };
 
-        // The cgroup is made while the monitor makes the namespaces (most of it the network's):
-        // on two cores the one costs no time on top of the other.
-        let name = format!("sandguard-{}", config.name);
-        let cgroup_limits = CgroupLimits::from(&limits);
-        let created = match parent {
-            Some(parent) => parent.create_child(&name, &cgroup_limits),
-            None => Cgroup::create(&name, config.cgroup_parent.as_deref(), &cgroup_limits),
-        };
-        let cgroup = match created {
-            Ok(cgroup) => Some(cgroup),
-            Err(_) if config.allow_weaker => None,
-            Err(error) => return Err(error.into()),
-        };
-        // The monitor moves itself into the cgroup through these (see `monitor_main`).
-        let joins = match &cgroup {
-            Some(cgroup) => self_join_files(cgroup)?,
-            None => Vec::new(),
-        };
-
         let mut sandbox = Self {
             name: config.name.clone(),
             init_pid: 0,
             control,
             waiters,
             next_id: AtomicU64::new(SETUP_ID + 1),
-            cgroup,
+            cgroup: None,
             limits,
             landlock_abi: 0,
             files: None,
             reply_thread: Some(reply_thread),
             destroyed: false,
         };
-        sandbox.start(monitor, mapping, &host_setup, &joins, &setup_replies)?;
+        sandbox.start_init(monitor, mapping, &host_setup)?;
+
+        // The cgroup is made while the init builds its root, which takes longer: on two cores
+        // the one costs no time on top of the other. The init joins it before anything else
+        // runs in the sandbox (see `init::run`).
+        let name = format!("sandguard-{}", config.name);
+        let cgroup_limits = CgroupLimits::from(&limits);
+        let created = match parent {
+            Some(parent) => parent.create_child(&name, &cgroup_limits),
+            None => Cgroup::create(&name, config.cgroup_parent.as_deref(), &cgroup_limits),
+        };
+        sandbox.cgroup = match created {
+            Ok(cgroup) => Some(cgroup),
+            Err(_) if config.allow_weaker => None,
+            Err(error) => return Err(error.into()),
+        };
+        let joins = match &sandbox.cgroup {
+            Some(cgroup) => self_join_files(cgroup)?,
+            None => Vec::new(),
+        };
+        let join_fds: Vec<RawFd> = joins.iter().map(AsRawFd::as_raw_fd).collect();
+        protocol::send(sandbox.control.as_raw_fd(), &Request::JoinCgroup, &join_fds)
+            .map_err(io_setup("hand the cgroup to the init"))?;
+        drop(joins);
+        sandbox.wait_ready(mapping, &setup_replies)?;
         Ok(sandbox)
     }
 
-    /// Walks the monitor through its steps (see `monitor_main`), then waits for the init's
-    /// `Ready`. On an error the monitor is reaped and, once it exists, the init is killed by the
+    /// Walks the monitor through its steps (see `monitor_main`) up to the init's birth, and reaps
+    /// it. On an error the monitor is killed and reaped; once the init exists, it is killed by the
     /// caller's `Drop`.
-    fn start(
-        &mut self,
-        mut monitor: Monitor,
-        mapping: IdMapping,
-        setup: &OwnedFd,
-        joins: &[OwnedFd],
-        setup_replies: &Receiver<Reply>,
-    ) -> Result<(), Error> {
+    fn start_init(&mut self, mut monitor: Monitor, mapping: IdMapping, setup: &OwnedFd) -> Result<(), Error> {
         let mut buffer = Vec::new();
         expect_step(setup, &mut buffer, b"u")?;
         mapping.write(monitor.pid.as_raw())?;
-        let join_fds: Vec<RawFd> = joins.iter().map(AsRawFd::as_raw_fd).collect();
-        protocol::send_bytes(setup.as_raw_fd(), b"m", &join_fds).map_err(io_setup("start the sandbox"))?;
+        protocol::send_bytes(setup.as_raw_fd(), b"m", &[]).map_err(io_setup("start the sandbox"))?;
         let pid = expect_step(setup, &mut buffer, b"p")?;
         self.init_pid = pid
             .try_into()
@@ -319,7 +316,11 @@ impl Sandbox {
             .map_err(|_| Error::Setup { stage: "fork the sandbox init".into(), error: "no process id".into() })?;
         // The monitor's work is done: it exits, and the init is our child from now on.
         monitor.reap();
+        Ok(())
+    }
 
+    /// Waits for the init's `Ready` (or the step that failed), then opens the file operations.
+    fn wait_ready(&mut self, mapping: IdMapping, setup_replies: &Receiver<Reply>) -> Result<(), Error> {
         let ready_reply = setup_replies.recv();
         lock(&self.waiters).remove(&SETUP_ID);
         match ready_reply {
@@ -660,10 +661,10 @@ fn dispatch(control: RawFd, waiters: &Waiters) {
 /// them. It lives only that long: the init is forked as the host's child (`CLONE_PARENT`), so the
 /// host holds PID 1 of the sandbox directly.
 ///
-/// Its steps, over the `setup` socket: make every namespace but the cgroup one, say `u`; wait
-/// for the host to write the uid and gid maps and send `m` with the cgroup files to join;
-/// join, make the cgroup namespace (rooted at the sandbox's cgroup), fork the init, say `p`
-/// and its pid, exit. A failure is reported as `f` and a message instead.
+/// Its steps, over the `setup` socket: make every namespace but the cgroup one (the init makes
+/// that once it is in the sandbox's cgroup), say `u`; wait for the host to write the uid and gid
+/// maps and say `m`; fork the init, say `p` and its pid, exit. A failure is reported as `f` and a
+/// message instead.
 fn monitor_main(spec: InitSpec, setup: OwnedFd) -> ! {
     // Descriptors of the host (other sandboxes' sockets, other commands' pipes) must not live on
     // in this sandbox: they would keep those open after their owners closed them.
@@ -686,10 +687,10 @@ fn monitor_main(spec: InitSpec, setup: OwnedFd) -> ! {
         process::exit_now(1);
     }
     let mut buffer = Vec::new();
-    let joins = match protocol::receive_bytes(setup, &mut buffer) {
-        Ok(Some((1, joins))) if buffer[0] == b'm' => joins,
+    match protocol::receive_bytes(setup, &mut buffer) {
+        Ok(Some((1, _))) if buffer[0] == b'm' => {}
         _ => process::exit_now(1),
-    };
+    }
     // Root of the new user namespace (mapped to an unprivileged host uid), so files we create
     // have an owner the namespace knows.
     let root = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
@@ -698,21 +699,6 @@ fn monitor_main(spec: InitSpec, setup: OwnedFd) -> ! {
     }
     if let Err(errno) = nix::unistd::setresuid(root.1, root.1, root.1) {
         fail("setresuid", errno);
-    }
-    // Into the sandbox's cgroup, so the init and every command are born in it. The files were
-    // opened by the host, whose credentials the kernel checks. A single-threaded process moving
-    // itself through v1's `tasks` file (the "0" means "me") skips the kernel's global
-    // thread-group lock, whose RCU grace period made the host-side move of the whole process
-    // cost 10 ms and more.
-    for join in &joins {
-        if let Err(errno) = nix::unistd::write(join, b"0") {
-            fail("join the cgroup", errno);
-        }
-    }
-    drop(joins);
-    // Made after the move, the cgroup namespace has the sandbox's cgroup as its root.
-    if let Err(errno) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
-        fail("create the cgroup namespace (unshare)", errno);
     }
     match process::fork_sibling() {
         Ok(Forked::Child) => {
@@ -776,7 +762,7 @@ fn expect_step<'b>(setup: &OwnedFd, buffer: &'b mut Vec<u8>, step: &[u8; 1]) -> 
 }
 
 /// The files through which a process moves itself into `cgroup`: v1's per-thread `tasks` (the
-/// monitor is single-threaded, so its thread is the whole process), v2's `cgroup.procs`.
+/// init is single-threaded, so its thread is the whole process), v2's `cgroup.procs`.
 fn self_join_files(cgroup: &Cgroup) -> Result<Vec<OwnedFd>, Error> {
     let file = match cgroup.version() {
         crate::cgroup::CgroupVersion::V1 => "tasks",
