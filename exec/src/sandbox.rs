@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -180,7 +180,11 @@ pub struct Sandbox {
     cgroup: Option<Cgroup>,
     limits: ResourceLimits,
     landlock_abi: u32,
-    files: Option<FileOps>,
+    /// Opened on first use (a sandbox that only runs commands never pays for it, nor for the
+    /// root's mounts staying alive after its init until the descriptor closes).
+    files: OnceLock<FileOps>,
+    /// The host uid and gid of the sandbox's user, who owns files written through `files`.
+    command_owner: (u32, u32),
     /// Routes the init's replies to the commands waiting for them (see `dispatch`).
     reply_thread: Option<std::thread::JoinHandle<()>>,
     destroyed: bool,
@@ -269,7 +273,8 @@ impl Sandbox {
             cgroup: None,
             limits,
             landlock_abi: 0,
-            files: None,
+            files: OnceLock::new(),
+            command_owner: mapping.host_ids_of_command_user(),
             reply_thread: Some(reply_thread),
             destroyed: false,
         };
@@ -297,7 +302,7 @@ impl Sandbox {
         protocol::send(sandbox.control.as_raw_fd(), &Request::JoinCgroup, &join_fds)
             .map_err(io_setup("hand the cgroup to the init"))?;
         drop(joins);
-        sandbox.wait_ready(mapping, &setup_replies)?;
+        sandbox.wait_ready(&setup_replies)?;
         Ok(sandbox)
     }
 
@@ -319,18 +324,12 @@ impl Sandbox {
         Ok(())
     }
 
-    /// Waits for the init's `Ready` (or the step that failed), then opens the file operations.
-    fn wait_ready(&mut self, mapping: IdMapping, setup_replies: &Receiver<Reply>) -> Result<(), Error> {
+    /// Waits for the init's `Ready` (or the step that failed).
+    fn wait_ready(&mut self, setup_replies: &Receiver<Reply>) -> Result<(), Error> {
         let ready_reply = setup_replies.recv();
         lock(&self.waiters).remove(&SETUP_ID);
         match ready_reply {
-            Ok(Reply::Ready { landlock_abi }) => {
-                self.landlock_abi = landlock_abi;
-                // Opened once, now: the root stays reachable through this descriptor, whatever
-                // later happens to the PID it was found by.
-                let (uid, gid) = mapping.host_ids_of_command_user();
-                self.files = Some(FileOps::open_as_owner(&self.host_root(), uid, gid)?);
-            }
+            Ok(Reply::Ready { landlock_abi }) => self.landlock_abi = landlock_abi,
             Ok(Reply::SetupFailed { stage, error }) => return Err(Error::Setup { stage, error }),
             Ok(_) | Err(_) => {
                 return Err(Error::Setup { stage: "sandbox init".into(), error: "ended before it was ready".into() });
@@ -364,12 +363,21 @@ impl Sandbox {
     /// `RESOLVE_IN_ROOT`), done from the host; files written are owned by the sandbox's user.
     ///
     /// # Errors
-    /// [`Error::Gone`] once the sandbox is destroyed.
+    /// [`Error::Gone`] once the sandbox is destroyed; what failed when the root cannot be opened.
     pub fn files(&self) -> Result<&FileOps, Error> {
-        match &self.files {
-            Some(files) if !self.destroyed => Ok(files),
-            _ => Err(Error::Gone),
+        if self.destroyed {
+            return Err(Error::Gone);
         }
+        if let Some(files) = self.files.get() {
+            return Ok(files);
+        }
+        // The init is our child and is reaped only when the sandbox is destroyed, so its PID
+        // names it, alive, until then; once opened, the root stays reachable through the
+        // descriptor whatever happens to that PID.
+        let (uid, gid) = self.command_owner;
+        let opened = FileOps::open_as_owner(&self.host_root(), uid, gid)?;
+        // Two threads may open it at once; the first to finish is kept.
+        Ok(self.files.get_or_init(|| opened))
     }
 
     /// The sandbox-wide limits it was created with.
