@@ -110,25 +110,16 @@ impl Counts {
     }
 }
 
-/// Proportional set size of a process and its children (the init and its commands), in KiB.
+/// Proportional set size of a sandbox's processes, in KiB: its init (our child, the only one left
+/// once the sandbox is set up: the monitor that forked it has exited) and its commands' processes,
+/// which an idle sandbox has none of.
 fn pss_of_tree(pid: i32) -> u64 {
-    let own = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
         .ok()
         .and_then(|text| {
             text.lines().find_map(|line| line.strip_prefix("Pss:")?.trim().strip_suffix("kB")?.trim().parse().ok())
         })
-        .unwrap_or(0u64);
-    // The monitor (the init's parent) belongs to the sandbox too.
-    let parent = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().nth(1)?.parse::<i32>().ok()));
-    let monitor = parent
-        .and_then(|ppid| std::fs::read_to_string(format!("/proc/{ppid}/smaps_rollup")).ok())
-        .and_then(|text| {
-            text.lines().find_map(|line| line.strip_prefix("Pss:")?.trim().strip_suffix("kB")?.trim().parse().ok())
-        })
-        .unwrap_or(0u64);
-    own + monitor
+        .unwrap_or(0u64)
 }
 
 fn mem_available_kib() -> u64 {
