@@ -260,16 +260,18 @@ fn destroy_leaves_nothing_behind() {
 fn the_init_is_our_child_and_in_the_sandbox_cgroup_once_ready() {
     let sandbox = sandbox();
     let init = sandbox.init_pid();
+    // sandguard:allow(path-traversal) -- a PID, a number
     let stat = std::fs::read_to_string(format!("/proc/{init}/stat")).expect("the init's stat");
     let parent: u32 = stat[stat.rfind(')').unwrap() + 1..].split_whitespace().nth(1).unwrap().parse().unwrap();
     assert_eq!(parent, std::process::id(), "the init is the creator's child: the monitor that forked it is gone");
     // Joined before `create` returned, so before any command could run.
+    // sandguard:allow(path-traversal) -- a PID, a number
     let cgroups = std::fs::read_to_string(format!("/proc/{init}/cgroup")).expect("the init's cgroups");
     let name = format!("sandguard-{}", sandbox.name());
     for controller in ["memory", "pids", "cpu"] {
-        let line = cgroups.lines().find(|line| {
-            line.split(':').nth(1).is_some_and(|list| list.split(',').any(|c| c == controller))
-        });
+        let line = cgroups
+            .lines()
+            .find(|line| line.split(':').nth(1).is_some_and(|list| list.split(',').any(|c| c == controller)));
         // On cgroup v2 the one line is `0::/path`.
         let line = line.or_else(|| cgroups.lines().find(|line| line.starts_with("0::")));
         assert!(line.is_some_and(|line| line.ends_with(&name)), "{controller}: {cgroups}");

@@ -18,6 +18,8 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
+
+pub(crate) mod etc_snapshot;
 use nix::sys::statvfs::{FsFlags, statvfs};
 use nix::unistd::{Gid, Uid, chown, pivot_root};
 
@@ -55,6 +57,9 @@ pub(crate) struct RootSpec<'a> {
     pub(crate) disk_bytes: u64,
     /// Host name inside the sandbox.
     pub(crate) hostname: &'a str,
+    /// The host's read-only snapshot of /etc to bind (see [`etc_snapshot`]); without one, the
+    /// files are written into the root.
+    pub(crate) etc_snapshot: Option<&'a Path>,
 }
 
 /// A failure, with the step that failed.
@@ -114,7 +119,7 @@ fn build_and_pivot(spec: &RootSpec<'_>) -> Step {
         .map_err(fail("mount data tmpfs"))?;
 
     bind_system_dirs(&new_root)?;
-    build_etc(&new_root, spec.hostname)?;
+    build_etc(&new_root, spec.hostname, spec.etc_snapshot, base)?;
     build_writable(&new_root, &data)?;
     build_dev(&new_root)?;
     make_dir(&new_root.join("proc"), 0o555)?;
@@ -217,35 +222,73 @@ fn copy_file(mut source: fs::File, path: &Path, mode: u32) -> Step {
     std::io::copy(&mut source, &mut file).map(drop).map_err(io_fail(format!("copy to {}", path.display())))
 }
 
-fn build_etc(new_root: &Path, hostname: &str) -> Step {
+/// The root's /etc: the host's snapshot bound read-only, with this sandbox's `hosts` and
+/// `hostname` (written on the `scratch` tmpfs) bound over its placeholders; or, without a
+/// snapshot, the same files written into the root. Then [`ETC_DIRS`], bound read-only.
+fn build_etc(new_root: &Path, hostname: &str, snapshot: Option<&Path>, scratch: &Path) -> Step {
     let etc = new_root.join("etc");
     make_dir(&etc, 0o755)?;
-    for name in ETC_FILES {
-        // Opening follows links (localtime -> /usr/share/zoneinfo/...): the copy is a file.
-        // sandguard:allow(path-traversal) -- the joined name is a constant or our own, never a user's
-        if let Ok(host) = fs::File::open(Path::new("/etc").join(name)) {
-            copy_file(host, &etc.join(name), 0o644)?;
+    match snapshot {
+        Some(snapshot) => {
+            bind_read_only(snapshot, &etc)?;
+            for (name, contents) in own_files(hostname) {
+                let own = scratch.join(name);
+                write_file(&own, contents.as_bytes(), 0o644)?;
+                bind_read_only(&own, &etc.join(name))?;
+            }
+        }
+        None => {
+            for name in ETC_FILES {
+                // Opening follows links (localtime -> /usr/share/zoneinfo/...): the copy is a file.
+                // sandguard:allow(path-traversal) -- the joined name is a constant or our own, never a user's
+                if let Ok(host) = fs::File::open(Path::new("/etc").join(name)) {
+                    copy_file(host, &etc.join(name), 0o644)?;
+                }
+            }
+            for (name, contents) in
+                [("passwd", sandbox_passwd()), ("group", sandbox_group()), ("resolv.conf", String::new())]
+                    .into_iter()
+                    .chain(own_files(hostname))
+            {
+                write_file(&etc.join(name), contents.as_bytes(), 0o644)?;
+            }
         }
     }
     for name in ETC_DIRS {
-        let host = Path::new("/etc").join(name);
-        if fs::metadata(&host).is_ok_and(|meta| meta.is_dir()) {
-            let inside = etc.join(name);
-            make_dir(&inside, 0o755)?;
-            bind_read_only(&host, &inside)?;
+        let (host, inside) = (Path::new("/etc").join(name), etc.join(name));
+        if !host.is_dir() {
+            continue;
         }
+        match snapshot {
+            // A snapshot has the mount points of the directories the host had when it was made.
+            Some(_) if !inside.is_dir() => continue,
+            Some(_) => {}
+            None => make_dir(&inside, 0o755)?,
+        }
+        bind_read_only(&host, &inside)?;
     }
-    let passwd = format!(
+    Ok(())
+}
+
+/// The sandbox's `/etc/passwd`: root, the sandbox's user, nobody.
+fn sandbox_passwd() -> String {
+    format!(
         "root:x:0:0:root:/root:/bin/sh\nsandbox:x:{SANDBOX_UID}:{SANDBOX_GID}:sandbox:/home/sandbox:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
-    );
-    write_file(&etc.join("passwd"), passwd.as_bytes(), 0o644)?;
-    let group = format!("root:x:0:\nsandbox:x:{SANDBOX_GID}:\nnogroup:x:65534:\n");
-    write_file(&etc.join("group"), group.as_bytes(), 0o644)?;
-    write_file(&etc.join("hostname"), format!("{hostname}\n").as_bytes(), 0o644)?;
+    )
+}
+
+/// The sandbox's `/etc/group`.
+fn sandbox_group() -> String {
+    format!("root:x:0:\nsandbox:x:{SANDBOX_GID}:\nnogroup:x:65534:\n")
+}
+
+/// The files of /etc that name the sandbox ([`etc_snapshot::PER_SANDBOX_FILES`]), with their
+/// contents. No name servers are configured anywhere (`resolv.conf` is empty): the sandbox has no
+/// network unless the policy routes it through a proxy.
+fn own_files(hostname: &str) -> [(&'static str, String); 2] {
     let hosts = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n");
-    write_file(&etc.join("hosts"), hosts.as_bytes(), 0o644)?;
-    // No name servers: the sandbox has no network unless the policy routes it through a proxy.
-    write_file(&etc.join("resolv.conf"), b"", 0o644)
+    let [hostname_file, hosts_file] = etc_snapshot::PER_SANDBOX_FILES;
+    [(hostname_file, format!("{hostname}\n")), (hosts_file, hosts)]
 }
 
 fn build_writable(new_root: &Path, data: &Path) -> Step {

@@ -23,7 +23,7 @@ use crate::error::Error;
 use crate::files::FileOps;
 use crate::init::{self, InitSpec};
 use crate::protocol::{self, Reply, Request};
-use crate::rootfs::{SANDBOX_GID, SANDBOX_UID};
+use crate::rootfs::{self, SANDBOX_GID, SANDBOX_UID};
 use crate::sys::harden::{Hardening, HardeningOptions, LandlockMode, Rlimits};
 use crate::sys::process::{self, Forked};
 
@@ -197,7 +197,7 @@ impl Sandbox {
     /// # Errors
     /// Names the missing kernel feature or the failed step; nothing is left behind.
     pub fn create(config: &SandboxConfig) -> Result<Self, Error> {
-        Self::create_placed(config, None)
+        Self::create_placed(config, None, rootfs::etc_snapshot::snapshot())
     }
 
     /// As [`create`](Self::create), with the sandbox's cgroup nested inside `parent` (e.g. a
@@ -206,10 +206,15 @@ impl Sandbox {
     /// # Errors
     /// As [`create`](Self::create).
     pub fn create_inside(config: &SandboxConfig, parent: &Cgroup) -> Result<Self, Error> {
-        Self::create_placed(config, Some(parent))
+        Self::create_placed(config, Some(parent), rootfs::etc_snapshot::snapshot())
     }
 
-    fn create_placed(config: &SandboxConfig, parent: Option<&Cgroup>) -> Result<Self, Error> {
+    /// `etc_snapshot`: the host's snapshot of /etc to bind, or `None` for the init to write it.
+    fn create_placed(
+        config: &SandboxConfig,
+        parent: Option<&Cgroup>,
+        etc_snapshot: Option<PathBuf>,
+    ) -> Result<Self, Error> {
         validate_name(&config.name)?;
         if !matches!(config.network, NetworkPolicy::None) {
             return Err(Error::Setup {
@@ -238,6 +243,7 @@ impl Sandbox {
             hardening,
             disk_bytes: limits.disk,
             hostname: config.name.clone(),
+            etc_snapshot,
             landlock_required: !config.allow_weaker,
         };
         let monitor = match process::fork().map_err(setup("fork"))? {
@@ -864,4 +870,38 @@ fn io_setup(stage: &'static str) -> impl FnOnce(std::io::Error) -> Error {
 
 fn exec_error(stage: &'static str) -> impl FnOnce(nix::errno::Errno) -> Error {
     move |errno| Error::Exec(format!("{stage}: {}", errno.desc()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Everything under /etc, as `ls -l` and the files' contents show it, without the sandbox's
+    /// name and the owners (a snapshot's files belong to the host's root, unmapped inside).
+    fn etc_of(sandbox: &Sandbox) -> String {
+        let script = "cd /etc && for f in $(ls -A); do \
+            if [ -d \"$f\" ]; then echo \"dir $f $(stat -c %a \"$f\")\"; \
+            else echo \"file $f $(stat -c %a \"$f\") $(md5sum < \"$f\")\"; fi; done";
+        let output = sandbox.exec(&Command::new(["/bin/sh", "-c", script], sandbox.limits())).expect("sh runs");
+        assert_eq!(output.exit_code, Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    #[test]
+    fn etc_is_the_same_from_a_snapshot_or_written_by_the_init() {
+        let limits = ResourceLimits::default();
+        let name = format!("etc-{}", std::process::id());
+        let config = SandboxConfig::new(name, limits);
+        let snapshot = rootfs::etc_snapshot::snapshot();
+        assert!(snapshot.is_some(), "root on this machine can keep snapshots");
+        let from_snapshot = Sandbox::create_placed(&config, None, snapshot).expect("sandbox with a snapshot");
+        let listed = etc_of(&from_snapshot);
+        from_snapshot.destroy().expect("destroy");
+        // Same name, so the same `hosts` and `hostname`.
+        let written = Sandbox::create_placed(&config, None, None).expect("sandbox writing /etc");
+        assert_eq!(etc_of(&written), listed);
+        written.destroy().expect("destroy");
+        assert!(listed.contains("file passwd 644") && listed.contains("file hostname 644"), "{listed}");
+        assert!(!listed.contains("shadow"), "{listed}");
+    }
 }
