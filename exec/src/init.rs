@@ -26,8 +26,8 @@ pub(crate) struct InitSpec {
     pub(crate) hardening: Hardening,
     pub(crate) disk_bytes: u64,
     pub(crate) hostname: String,
-    /// The host's read-only snapshot of /etc, if there is one (see `rootfs::etc_snapshot`).
-    pub(crate) etc_snapshot: Option<std::path::PathBuf>,
+    /// The host's shared skeleton of the root, if there is one (see `rootfs::skeleton`).
+    pub(crate) skeleton: Option<std::path::PathBuf>,
     /// Whether the sandbox may run without Landlock when the kernel has none.
     pub(crate) landlock_required: bool,
 }
@@ -41,7 +41,7 @@ pub(crate) fn run(mut spec: InitSpec) -> ! {
     };
 
     let root =
-        RootSpec { disk_bytes: spec.disk_bytes, hostname: &spec.hostname, etc_snapshot: spec.etc_snapshot.as_deref() };
+        RootSpec { disk_bytes: spec.disk_bytes, hostname: &spec.hostname, skeleton: spec.skeleton.as_deref() };
     if let Err(error) = rootfs::build_and_enter(&root) {
         fail(&error.stage, error.error);
     }

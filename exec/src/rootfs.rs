@@ -1,27 +1,27 @@
 //! The sandbox's private root filesystem, built inside its new mount namespace.
 //!
-//! Layout, all on fresh mounts no other sandbox and not the host can see:
+//! Layout; nothing of it can be changed by the host's other processes or by another sandbox:
 //!
 //! | path | what |
 //! |---|---|
-//! | `/` | a small tmpfs, read-only once built |
-//! | `/usr`, `/bin`, `/sbin`, `/lib*` | read-only binds of the host's (symlinks kept as symlinks) |
-//! | `/etc` | a handful of files copied from the host (loader cache, name-service config, TLS roots), and fresh `passwd`, `group`, `hosts`, `hostname`; never `shadow` or host secrets |
+//! | `/` | a read-only skeleton of directories, links, mount points and `/etc`'s files, shared by sandboxes (see [`skeleton`]) |
+//! | `/usr`, `/bin`, `/sbin`, `/lib*` | read-only binds of the host's (links kept as links) |
+//! | `/etc` | in the skeleton: a handful of files copied from the host (loader cache, name-service config) and fresh `passwd`, `group`, `resolv.conf`; the sandbox's own `hosts` and `hostname` bound over it; the host's TLS roots and alternatives bound read-only; never `shadow` or host secrets |
 //! | `/workspace`, `/tmp`, `/home` | one size-limited tmpfs (the disk limit), shared by the three |
 //! | `/proc` | a fresh procfs of the sandbox's PID namespace; `/proc/sys` read-only |
-//! | `/dev` | tmpfs with `null zero full random urandom tty`, a private `devpts`, `shm` |
+//! | `/dev` | in the skeleton: `null zero full random urandom tty` bound from the host, a private `devpts`, a `shm` tmpfs |
 
 use std::ffi::CString;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, symlink};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
-
-pub(crate) mod etc_snapshot;
 use nix::sys::statvfs::{FsFlags, statvfs};
 use nix::unistd::{Gid, Uid, chown, pivot_root};
+
+pub(crate) mod skeleton;
 
 /// The user commands run as inside the sandbox.
 pub(crate) const SANDBOX_UID: u32 = 1000;
@@ -57,9 +57,9 @@ pub(crate) struct RootSpec<'a> {
     pub(crate) disk_bytes: u64,
     /// Host name inside the sandbox.
     pub(crate) hostname: &'a str,
-    /// The host's read-only snapshot of /etc to bind (see [`etc_snapshot`]); without one, the
-    /// files are written into the root.
-    pub(crate) etc_snapshot: Option<&'a Path>,
+    /// The host's shared skeleton of the root (see [`skeleton`]); without one, the init writes
+    /// its own.
+    pub(crate) skeleton: Option<&'a Path>,
 }
 
 /// A failure, with the step that failed.
@@ -99,52 +99,41 @@ fn build_and_pivot(spec: &RootSpec<'_>) -> Step {
     mount(NONE, "/", NONE, MsFlags::MS_REC | MsFlags::MS_PRIVATE, NONE).map_err(fail("make / private"))?;
 
     // A scratch tmpfs to build in; it hides the host's /tmp in this namespace only.
-    let base = Path::new("/tmp");
-    mount(Some("sandguard"), base, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0700,size=1m"))
+    let scratch = Path::new("/tmp");
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    mount(Some("sandguard"), scratch, Some("tmpfs"), flags, Some("mode=0700,size=2m"))
         .map_err(fail("mount scratch tmpfs"))?;
-    let new_root = base.join("root");
-    let data = base.join("data");
+    let own_skeleton;
+    let skeleton = match spec.skeleton {
+        Some(shared) => shared,
+        None => {
+            own_skeleton = scratch.join("skeleton");
+            skeleton::fill(Path::new("/"), &own_skeleton).map_err(io_fail("write the root's skeleton"))?;
+            &own_skeleton
+        }
+    };
+    let new_root = scratch.join("root");
     make_dir(&new_root, 0o755)?;
+    bind_read_only(skeleton, &new_root)?;
+    let data = scratch.join("data");
     make_dir(&data, 0o755)?;
-    mount(
-        Some("sandbox-root"),
-        &new_root,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some("mode=0755,size=4m"),
-    )
-    .map_err(fail("mount root tmpfs"))?;
     let size = format!("mode=0755,size={}", spec.disk_bytes.max(4096));
-    mount(Some("sandbox-data"), &data, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(size.as_str()))
-        .map_err(fail("mount data tmpfs"))?;
+    mount(Some("sandbox-data"), &data, Some("tmpfs"), flags, Some(size.as_str())).map_err(fail("mount data tmpfs"))?;
 
     bind_system_dirs(&new_root)?;
-    build_etc(&new_root, spec.hostname, spec.etc_snapshot, base)?;
-    build_writable(&new_root, &data)?;
-    build_dev(&new_root)?;
-    make_dir(&new_root.join("proc"), 0o555)?;
-    make_dir(&new_root.join("root"), 0o700)?;
+    bind_etc(&new_root, spec.hostname, scratch)?;
+    bind_writable(&new_root, &data)?;
+    mount_dev(&new_root)?;
     // The kernel lets a user namespace mount procfs only while a fully visible procfs is still
     // mounted in the namespace: before the old root goes.
     mount_proc(&new_root.join("proc"))?;
 
-    // pivot_root needs the old root somewhere below the new one; it is detached right after.
-    let old_root = new_root.join(".old-root");
-    make_dir(&old_root, 0o700)?;
-    pivot_root(&new_root, &old_root).map_err(fail("pivot_root"))?;
+    // pivot_root(".", "."): the old root ends up stacked on the new one and is detached at once,
+    // so the read-only root needs no directory to hold it.
+    std::env::set_current_dir(&new_root).map_err(io_fail("chdir to the new root"))?;
+    pivot_root(".", ".").map_err(fail("pivot_root"))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(fail("detach the old root"))?;
     std::env::set_current_dir("/").map_err(io_fail("chdir /"))?;
-    umount2("/.old-root", MntFlags::MNT_DETACH).map_err(fail("detach the old root"))?;
-    fs::remove_dir("/.old-root").map_err(io_fail("remove /.old-root"))?;
-
-    // Everything is in place: the root itself becomes read-only.
-    mount(
-        NONE,
-        "/",
-        NONE,
-        MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        NONE,
-    )
-    .map_err(fail("remount / read-only"))?;
     nix::unistd::sethostname(spec.hostname).map_err(fail("sethostname"))?;
     Ok(())
 }
@@ -154,21 +143,82 @@ fn make_dir(path: &Path, mode: u32) -> Step {
     fs::DirBuilder::new().mode(mode).create(path).map_err(io_fail(format!("mkdir {}", path.display())))
 }
 
+/// The host's system directories, read-only, where the skeleton has a directory for them (it
+/// has links where the host has links).
 fn bind_system_dirs(new_root: &Path) -> Step {
     for name in SYSTEM_DIRS {
-        let host = Path::new("/").join(name);
-        let Ok(meta) = fs::symlink_metadata(&host) else { continue };
-        let inside = new_root.join(name);
-        if meta.file_type().is_symlink() {
-            // Merged-/usr systems: /bin -> usr/bin. Keep the link, so the bind of /usr serves it.
-            let target = fs::read_link(&host).map_err(io_fail(format!("readlink {}", host.display())))?;
-            symlink(&target, &inside).map_err(io_fail(format!("symlink {}", inside.display())))?;
-        } else if meta.is_dir() {
-            make_dir(&inside, 0o755)?;
+        let (host, inside) = (Path::new("/").join(name), new_root.join(name));
+        let is_dir = |path: &Path| fs::symlink_metadata(path).is_ok_and(|meta| meta.is_dir());
+        if is_dir(&host) && is_dir(&inside) {
             bind_read_only(&host, &inside)?;
         }
     }
     Ok(())
+}
+
+/// Over the skeleton's /etc: this sandbox's `hosts` and `hostname` (written on `scratch`), and
+/// [`ETC_DIRS`], all read-only.
+fn bind_etc(new_root: &Path, hostname: &str, scratch: &Path) -> Step {
+    let etc = new_root.join("etc");
+    let hosts = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n");
+    let [hostname_file, hosts_file] = skeleton::PER_SANDBOX_FILES;
+    for (name, contents) in [(hostname_file, format!("{hostname}\n")), (hosts_file, hosts)] {
+        let own = scratch.join(name);
+        write_file(&own, contents.as_bytes(), 0o644)?;
+        bind_read_only(&own, &etc.join(name))?;
+    }
+    for name in ETC_DIRS {
+        let (host, inside) = (Path::new("/etc").join(name), etc.join(name));
+        if host.is_dir() && inside.is_dir() {
+            bind_read_only(&host, &inside)?;
+        }
+    }
+    Ok(())
+}
+
+/// [`WRITABLE_DIRS`]: directories of the size-limited `data` tmpfs, bound over the skeleton's.
+fn bind_writable(new_root: &Path, data: &Path) -> Step {
+    let owner = (Some(Uid::from_raw(SANDBOX_UID)), Some(Gid::from_raw(SANDBOX_GID)));
+    for dir in WRITABLE_DIRS {
+        let name = dir.trim_start_matches('/');
+        let backing = data.join(name);
+        let mode = if name == "tmp" { 0o1777 } else { 0o755 };
+        make_dir(&backing, mode)?;
+        mount(Some(&backing), &new_root.join(name), NONE, MsFlags::MS_BIND, NONE)
+            .map_err(fail(format!("bind {dir}")))?;
+    }
+    chown(&data.join("workspace"), owner.0, owner.1).map_err(fail("chown /workspace"))?;
+    let home = data.join("home").join("sandbox");
+    make_dir(&home, 0o750)?;
+    chown(&home, owner.0, owner.1).map_err(fail("chown /home/sandbox"))
+}
+
+/// Over the skeleton's /dev: the host's [`DEVICES`] (bound as they are: the nodes keep their host
+/// ownership), a private devpts, and a shm tmpfs.
+fn mount_dev(new_root: &Path) -> Step {
+    let dev = new_root.join("dev");
+    for name in DEVICES {
+        let (host, inside) = (Path::new("/dev").join(name), dev.join(name));
+        if fs::metadata(&host).is_ok() && inside.is_file() {
+            mount(Some(&host), &inside, NONE, MsFlags::MS_BIND, NONE).map_err(fail(format!("bind /dev/{name}")))?;
+        }
+    }
+    mount(
+        Some("devpts"),
+        &dev.join("pts"),
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620"),
+    )
+    .map_err(fail("mount devpts"))?;
+    mount(
+        Some("sandbox-shm"),
+        &dev.join("shm"),
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=1777,size=64m"),
+    )
+    .map_err(fail("mount /dev/shm"))
 }
 
 /// Binds `source` on `target` and makes the bind read-only, keeping the flags the kernel locks
@@ -207,159 +257,6 @@ fn write_file(path: &Path, contents: &[u8], mode: u32) -> Step {
         .open(path)
         .map_err(io_fail(format!("create {}", path.display())))?;
     file.write_all(contents).map_err(io_fail(format!("write {}", path.display())))
-}
-
-/// Copies `source` into a new file with exactly `mode`, in the kernel (`copy_file_range` or
-/// `sendfile`): no buffer in this process, whose every written page would be a copy-on-write
-/// fault in the freshly forked init.
-fn copy_file(mut source: fs::File, path: &Path, mode: u32) -> Step {
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(io_fail(format!("create {}", path.display())))?;
-    std::io::copy(&mut source, &mut file).map(drop).map_err(io_fail(format!("copy to {}", path.display())))
-}
-
-/// The root's /etc: the host's snapshot bound read-only, with this sandbox's `hosts` and
-/// `hostname` (written on the `scratch` tmpfs) bound over its placeholders; or, without a
-/// snapshot, the same files written into the root. Then [`ETC_DIRS`], bound read-only.
-fn build_etc(new_root: &Path, hostname: &str, snapshot: Option<&Path>, scratch: &Path) -> Step {
-    let etc = new_root.join("etc");
-    make_dir(&etc, 0o755)?;
-    match snapshot {
-        Some(snapshot) => {
-            bind_read_only(snapshot, &etc)?;
-            for (name, contents) in own_files(hostname) {
-                let own = scratch.join(name);
-                write_file(&own, contents.as_bytes(), 0o644)?;
-                bind_read_only(&own, &etc.join(name))?;
-            }
-        }
-        None => {
-            for name in ETC_FILES {
-                // Opening follows links (localtime -> /usr/share/zoneinfo/...): the copy is a file.
-                // sandguard:allow(path-traversal) -- the joined name is a constant or our own, never a user's
-                if let Ok(host) = fs::File::open(Path::new("/etc").join(name)) {
-                    copy_file(host, &etc.join(name), 0o644)?;
-                }
-            }
-            for (name, contents) in
-                [("passwd", sandbox_passwd()), ("group", sandbox_group()), ("resolv.conf", String::new())]
-                    .into_iter()
-                    .chain(own_files(hostname))
-            {
-                write_file(&etc.join(name), contents.as_bytes(), 0o644)?;
-            }
-        }
-    }
-    for name in ETC_DIRS {
-        let (host, inside) = (Path::new("/etc").join(name), etc.join(name));
-        if !host.is_dir() {
-            continue;
-        }
-        match snapshot {
-            // A snapshot has the mount points of the directories the host had when it was made.
-            Some(_) if !inside.is_dir() => continue,
-            Some(_) => {}
-            None => make_dir(&inside, 0o755)?,
-        }
-        bind_read_only(&host, &inside)?;
-    }
-    Ok(())
-}
-
-/// The sandbox's `/etc/passwd`: root, the sandbox's user, nobody.
-fn sandbox_passwd() -> String {
-    format!(
-        "root:x:0:0:root:/root:/bin/sh\nsandbox:x:{SANDBOX_UID}:{SANDBOX_GID}:sandbox:/home/sandbox:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
-    )
-}
-
-/// The sandbox's `/etc/group`.
-fn sandbox_group() -> String {
-    format!("root:x:0:\nsandbox:x:{SANDBOX_GID}:\nnogroup:x:65534:\n")
-}
-
-/// The files of /etc that name the sandbox ([`etc_snapshot::PER_SANDBOX_FILES`]), with their
-/// contents. No name servers are configured anywhere (`resolv.conf` is empty): the sandbox has no
-/// network unless the policy routes it through a proxy.
-fn own_files(hostname: &str) -> [(&'static str, String); 2] {
-    let hosts = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n");
-    let [hostname_file, hosts_file] = etc_snapshot::PER_SANDBOX_FILES;
-    [(hostname_file, format!("{hostname}\n")), (hosts_file, hosts)]
-}
-
-fn build_writable(new_root: &Path, data: &Path) -> Step {
-    let owner = (Some(Uid::from_raw(SANDBOX_UID)), Some(Gid::from_raw(SANDBOX_GID)));
-    for dir in WRITABLE_DIRS {
-        let name = dir.trim_start_matches('/');
-        let backing = data.join(name);
-        let mode = if name == "tmp" { 0o1777 } else { 0o755 };
-        make_dir(&backing, mode)?;
-        let inside = new_root.join(name);
-        make_dir(&inside, 0o755)?;
-        mount(Some(&backing), &inside, NONE, MsFlags::MS_BIND, NONE).map_err(fail(format!("bind {dir}")))?;
-    }
-    chown(&new_root.join("workspace"), owner.0, owner.1).map_err(fail("chown /workspace"))?;
-    let home = new_root.join("home").join("sandbox");
-    make_dir(&home, 0o750)?;
-    chown(&home, owner.0, owner.1).map_err(fail("chown /home/sandbox"))
-}
-
-fn build_dev(new_root: &Path) -> Step {
-    let dev = new_root.join("dev");
-    make_dir(&dev, 0o755)?;
-    mount(
-        Some("sandbox-dev"),
-        &dev,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-        Some("mode=0755,size=64k"),
-    )
-    .map_err(fail("mount /dev tmpfs"))?;
-    for name in DEVICES {
-        let host = Path::new("/dev").join(name);
-        if fs::metadata(&host).is_err() {
-            continue;
-        }
-        let inside = dev.join(name);
-        write_file(&inside, b"", 0o666)?;
-        mount(Some(&host), &inside, NONE, MsFlags::MS_BIND, NONE).map_err(fail(format!("bind /dev/{name}")))?;
-    }
-    let pts = dev.join("pts");
-    make_dir(&pts, 0o755)?;
-    mount(
-        Some("devpts"),
-        &pts,
-        Some("devpts"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-        Some("newinstance,ptmxmode=0666,mode=0620"),
-    )
-    .map_err(fail("mount devpts"))?;
-    symlink("pts/ptmx", dev.join("ptmx")).map_err(io_fail("symlink /dev/ptmx"))?;
-    let shm = dev.join("shm");
-    make_dir(&shm, 0o1777)?;
-    mount(Some("sandbox-shm"), &shm, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=1777,size=64m"))
-        .map_err(fail("mount /dev/shm"))?;
-    for (link, target) in [
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-    ] {
-        symlink(target, dev.join(link)).map_err(io_fail(format!("symlink /dev/{link}")))?;
-    }
-    // The bind-mounted device nodes keep their host ownership; the tmpfs itself becomes read-only.
-    mount(
-        NONE,
-        &dev,
-        NONE,
-        MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-        Some("mode=0755,size=64k"),
-    )
-    .map_err(fail("remount /dev read-only"))
 }
 
 fn mount_proc(target: &Path) -> Step {

@@ -197,7 +197,7 @@ impl Sandbox {
     /// # Errors
     /// Names the missing kernel feature or the failed step; nothing is left behind.
     pub fn create(config: &SandboxConfig) -> Result<Self, Error> {
-        Self::create_placed(config, None, rootfs::etc_snapshot::snapshot())
+        Self::create_placed(config, None, rootfs::skeleton::shared())
     }
 
     /// As [`create`](Self::create), with the sandbox's cgroup nested inside `parent` (e.g. a
@@ -206,14 +206,14 @@ impl Sandbox {
     /// # Errors
     /// As [`create`](Self::create).
     pub fn create_inside(config: &SandboxConfig, parent: &Cgroup) -> Result<Self, Error> {
-        Self::create_placed(config, Some(parent), rootfs::etc_snapshot::snapshot())
+        Self::create_placed(config, Some(parent), rootfs::skeleton::shared())
     }
 
-    /// `etc_snapshot`: the host's snapshot of /etc to bind, or `None` for the init to write it.
+    /// `skeleton`: the host's shared skeleton of the root, or `None` for the init to write its own.
     fn create_placed(
         config: &SandboxConfig,
         parent: Option<&Cgroup>,
-        etc_snapshot: Option<PathBuf>,
+        skeleton: Option<PathBuf>,
     ) -> Result<Self, Error> {
         validate_name(&config.name)?;
         if !matches!(config.network, NetworkPolicy::None) {
@@ -243,7 +243,7 @@ impl Sandbox {
             hardening,
             disk_bytes: limits.disk,
             hostname: config.name.clone(),
-            etc_snapshot,
+            skeleton,
             landlock_required: !config.allow_weaker,
         };
         let monitor = match process::fork().map_err(setup("fork"))? {
@@ -876,32 +876,35 @@ fn exec_error(stage: &'static str) -> impl FnOnce(nix::errno::Errno) -> Error {
 mod tests {
     use super::*;
 
-    /// Everything under /etc, as `ls -l` and the files' contents show it, without the sandbox's
-    /// name and the owners (a snapshot's files belong to the host's root, unmapped inside).
-    fn etc_of(sandbox: &Sandbox) -> String {
-        let script = "cd /etc && for f in $(ls -A); do \
-            if [ -d \"$f\" ]; then echo \"dir $f $(stat -c %a \"$f\")\"; \
-            else echo \"file $f $(stat -c %a \"$f\") $(md5sum < \"$f\")\"; fi; done";
+    /// The root's tree (`/`, `/etc`, `/dev`): names, kinds, modes, link targets and the contents
+    /// of regular files, without owners (a shared skeleton belongs to the host's root, unmapped
+    /// inside).
+    fn tree_of(sandbox: &Sandbox) -> String {
+        let script = "for f in /* /etc/* /dev/*; do \
+            if [ -L \"$f\" ]; then echo \"link $f $(readlink \"$f\")\"; \
+            elif [ -d \"$f\" ]; then echo \"dir $f $(stat -c %a \"$f\")\"; \
+            elif [ -f \"$f\" ]; then echo \"file $f $(stat -c %a \"$f\") $(md5sum < \"$f\")\"; \
+            else echo \"other $f $(stat -c %a \"$f\")\"; fi; done";
         let output = sandbox.exec(&Command::new(["/bin/sh", "-c", script], sandbox.limits())).expect("sh runs");
         assert_eq!(output.exit_code, Some(0), "{}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
     #[test]
-    fn etc_is_the_same_from_a_snapshot_or_written_by_the_init() {
-        let limits = ResourceLimits::default();
-        let name = format!("etc-{}", std::process::id());
-        let config = SandboxConfig::new(name, limits);
-        let snapshot = rootfs::etc_snapshot::snapshot();
-        assert!(snapshot.is_some(), "root on this machine can keep snapshots");
-        let from_snapshot = Sandbox::create_placed(&config, None, snapshot).expect("sandbox with a snapshot");
-        let listed = etc_of(&from_snapshot);
-        from_snapshot.destroy().expect("destroy");
+    fn the_root_is_the_same_from_a_shared_skeleton_or_one_of_its_own() {
+        let config = SandboxConfig::new(format!("root-{}", std::process::id()), ResourceLimits::default());
+        let shared = rootfs::skeleton::shared();
+        assert!(shared.is_some(), "root on this machine can keep skeletons");
+        let from_shared = Sandbox::create_placed(&config, None, shared).expect("sandbox on the shared skeleton");
+        let tree = tree_of(&from_shared);
+        from_shared.destroy().expect("destroy");
         // Same name, so the same `hosts` and `hostname`.
-        let written = Sandbox::create_placed(&config, None, None).expect("sandbox writing /etc");
-        assert_eq!(etc_of(&written), listed);
-        written.destroy().expect("destroy");
-        assert!(listed.contains("file passwd 644") && listed.contains("file hostname 644"), "{listed}");
-        assert!(!listed.contains("shadow"), "{listed}");
+        let on_its_own = Sandbox::create_placed(&config, None, None).expect("sandbox writing its skeleton");
+        assert_eq!(tree_of(&on_its_own), tree);
+        on_its_own.destroy().expect("destroy");
+        for expected in ["file /etc/passwd 644", "file /etc/hostname 644", "link /bin usr/bin", "other /dev/null 666"] {
+            assert!(tree.contains(expected), "{expected}:\n{tree}");
+        }
+        assert!(!tree.contains("shadow"), "{tree}");
     }
 }
