@@ -40,8 +40,7 @@ pub(crate) fn run(mut spec: InitSpec) -> ! {
         process::exit_now(1)
     };
 
-    let root =
-        RootSpec { disk_bytes: spec.disk_bytes, hostname: &spec.hostname, skeleton: spec.skeleton.as_deref() };
+    let root = RootSpec { disk_bytes: spec.disk_bytes, hostname: &spec.hostname, skeleton: spec.skeleton.as_deref() };
     if let Err(error) = rootfs::build_and_enter(&root) {
         fail(&error.stage, error.error);
     }

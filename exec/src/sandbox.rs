@@ -197,7 +197,7 @@ impl Sandbox {
     /// # Errors
     /// Names the missing kernel feature or the failed step; nothing is left behind.
     pub fn create(config: &SandboxConfig) -> Result<Self, Error> {
-        Self::create_placed(config, None, rootfs::skeleton::shared())
+        Self::create_placed(config, None, rootfs::skeleton::shared)
     }
 
     /// As [`create`](Self::create), with the sandbox's cgroup nested inside `parent` (e.g. a
@@ -206,14 +206,15 @@ impl Sandbox {
     /// # Errors
     /// As [`create`](Self::create).
     pub fn create_inside(config: &SandboxConfig, parent: &Cgroup) -> Result<Self, Error> {
-        Self::create_placed(config, Some(parent), rootfs::skeleton::shared())
+        Self::create_placed(config, Some(parent), rootfs::skeleton::shared)
     }
 
-    /// `skeleton`: the host's shared skeleton of the root, or `None` for the init to write its own.
+    /// `skeleton` finds the host's shared skeleton of the root (`None`: the init writes its own);
+    /// it is called while the monitor makes the namespaces.
     fn create_placed(
         config: &SandboxConfig,
         parent: Option<&Cgroup>,
-        skeleton: Option<PathBuf>,
+        skeleton: fn() -> Option<PathBuf>,
     ) -> Result<Self, Error> {
         validate_name(&config.name)?;
         if !matches!(config.network, NetworkPolicy::None) {
@@ -243,7 +244,7 @@ impl Sandbox {
             hardening,
             disk_bytes: limits.disk,
             hostname: config.name.clone(),
-            skeleton,
+            skeleton: None,
             landlock_required: !config.allow_weaker,
         };
         let monitor = match process::fork().map_err(setup("fork"))? {
@@ -284,7 +285,7 @@ impl Sandbox {
             reply_thread: Some(reply_thread),
             destroyed: false,
         };
-        sandbox.start_init(monitor, mapping, &host_setup)?;
+        sandbox.start_init(monitor, mapping, &host_setup, skeleton)?;
 
         // The cgroup is made while the init builds its root, which takes longer: on two cores
         // the one costs no time on top of the other. The init joins it before anything else
@@ -315,11 +316,21 @@ impl Sandbox {
     /// Walks the monitor through its steps (see `monitor_main`) up to the init's birth, and reaps
     /// it. On an error the monitor is killed and reaped; once the init exists, it is killed by the
     /// caller's `Drop`.
-    fn start_init(&mut self, mut monitor: Monitor, mapping: IdMapping, setup: &OwnedFd) -> Result<(), Error> {
+    fn start_init(
+        &mut self,
+        mut monitor: Monitor,
+        mapping: IdMapping,
+        setup: &OwnedFd,
+        skeleton: fn() -> Option<PathBuf>,
+    ) -> Result<(), Error> {
+        // Looked up (and made the first time) while the monitor makes the namespaces.
+        let skeleton = skeleton();
         let mut buffer = Vec::new();
         expect_step(setup, &mut buffer, b"u")?;
         mapping.write(monitor.pid.as_raw())?;
-        protocol::send_bytes(setup.as_raw_fd(), b"m", &[]).map_err(io_setup("start the sandbox"))?;
+        let mut maps_written = b"m".to_vec();
+        maps_written.extend_from_slice(skeleton.as_deref().map_or(&[][..], |path| path.as_os_str().as_bytes()));
+        protocol::send_bytes(setup.as_raw_fd(), &maps_written, &[]).map_err(io_setup("start the sandbox"))?;
         let pid = expect_step(setup, &mut buffer, b"p")?;
         self.init_pid = pid
             .try_into()
@@ -677,9 +688,9 @@ fn dispatch(control: RawFd, waiters: &Waiters) {
 ///
 /// Its steps, over the `setup` socket: make every namespace but the cgroup one (the init makes
 /// that once it is in the sandbox's cgroup), say `u`; wait for the host to write the uid and gid
-/// maps and say `m`; fork the init, say `p` and its pid, exit. A failure is reported as `f` and a
-/// message instead.
-fn monitor_main(spec: InitSpec, setup: OwnedFd) -> ! {
+/// maps and say `m`, followed by the path of the root's shared skeleton if there is one; fork the
+/// init, say `p` and its pid, exit. A failure is reported as `f` and a message instead.
+fn monitor_main(mut spec: InitSpec, setup: OwnedFd) -> ! {
     // Descriptors of the host (other sandboxes' sockets, other commands' pipes) must not live on
     // in this sandbox: they would keep those open after their owners closed them.
     process::close_descriptors_except(&[setup.as_raw_fd(), spec.control.as_raw_fd()]);
@@ -702,7 +713,10 @@ fn monitor_main(spec: InitSpec, setup: OwnedFd) -> ! {
     }
     let mut buffer = Vec::new();
     match protocol::receive_bytes(setup, &mut buffer) {
-        Ok(Some((1, _))) if buffer[0] == b'm' => {}
+        Ok(Some((len, _))) if len >= 1 && buffer[0] == b'm' => {
+            let skeleton = &buffer[1..len];
+            spec.skeleton = (!skeleton.is_empty()).then(|| PathBuf::from(std::ffi::OsStr::from_bytes(skeleton)));
+        }
         _ => process::exit_now(1),
     }
     // Root of the new user namespace (mapped to an unprivileged host uid), so files we create
@@ -893,13 +907,13 @@ mod tests {
     #[test]
     fn the_root_is_the_same_from_a_shared_skeleton_or_one_of_its_own() {
         let config = SandboxConfig::new(format!("root-{}", std::process::id()), ResourceLimits::default());
-        let shared = rootfs::skeleton::shared();
-        assert!(shared.is_some(), "root on this machine can keep skeletons");
-        let from_shared = Sandbox::create_placed(&config, None, shared).expect("sandbox on the shared skeleton");
+        assert!(rootfs::skeleton::shared().is_some(), "root on this machine can keep skeletons");
+        let from_shared =
+            Sandbox::create_placed(&config, None, rootfs::skeleton::shared).expect("sandbox on the shared skeleton");
         let tree = tree_of(&from_shared);
         from_shared.destroy().expect("destroy");
         // Same name, so the same `hosts` and `hostname`.
-        let on_its_own = Sandbox::create_placed(&config, None, None).expect("sandbox writing its skeleton");
+        let on_its_own = Sandbox::create_placed(&config, None, || None).expect("sandbox writing its skeleton");
         assert_eq!(tree_of(&on_its_own), tree);
         on_its_own.destroy().expect("destroy");
         for expected in ["file /etc/passwd 644", "file /etc/hostname 644", "link /bin usr/bin", "other /dev/null 666"] {

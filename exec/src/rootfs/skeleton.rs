@@ -68,9 +68,8 @@ pub(crate) fn shared_in(host: &Path, skeletons: &Path) -> Option<PathBuf> {
 /// Whether `dir` is a directory (not a link to one) of this process's user that nobody else
 /// may write.
 fn trusted(dir: &Path) -> bool {
-    fs::symlink_metadata(dir).is_ok_and(|meta| {
-        meta.is_dir() && meta.uid() == nix::unistd::geteuid().as_raw() && meta.mode() & 0o022 == 0
-    })
+    fs::symlink_metadata(dir)
+        .is_ok_and(|meta| meta.is_dir() && meta.uid() == nix::unistd::geteuid().as_raw() && meta.mode() & 0o022 == 0)
 }
 
 /// Creates `dir` with mode 0755, or leaves an existing one for [`trusted`] to judge.
@@ -118,9 +117,9 @@ fn key(host: &Path) -> String {
             described.push_str(&format!("/{dir}/{name} {present}\n"));
         }
     }
-    let hash = described.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let hash = described
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
     format!("{hash:016x}")
 }
 
@@ -249,7 +248,15 @@ mod tests {
         }
         assert!(dir.join("dev/null").is_file() && !dir.join("dev/tty").exists());
         assert_eq!(fs::read_link(dir.join("dev/ptmx")).unwrap(), Path::new("pts/ptmx"));
-        let modes = [("", 0o755), ("etc/passwd", 0o644), ("dev/null", 0o666), ("dev/shm", 0o1777), ("proc", 0o555), ("root", 0o700), ("tmp", 0o755)];
+        let modes = [
+            ("", 0o755),
+            ("etc/passwd", 0o644),
+            ("dev/null", 0o666),
+            ("dev/shm", 0o1777),
+            ("proc", 0o555),
+            ("root", 0o700),
+            ("tmp", 0o755),
+        ];
         for (path, expected) in modes {
             assert_eq!(mode(&dir.join(path)), expected, "/{path}");
         }
