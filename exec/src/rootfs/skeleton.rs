@@ -85,8 +85,9 @@ fn key(host: &Path) -> String {
     let mut described = format!("{FORMAT} {SANDBOX_UID} {SANDBOX_GID}\n");
     for name in SYSTEM_DIRS {
         // sandguard:allow(path-traversal) -- the joined name is one of our constants, never a user's
-        let kind = match fs::symlink_metadata(host.join(name)) {
-            Ok(meta) if meta.file_type().is_symlink() => format!("-> {:?}", fs::read_link(host.join(name)).ok()),
+        let on_host = host.join(name);
+        let kind = match fs::symlink_metadata(&on_host) {
+            Ok(meta) if meta.file_type().is_symlink() => format!("-> {:?}", fs::read_link(&on_host).ok()),
             Ok(meta) => format!("dir {}", meta.is_dir()),
             Err(_) => "-".to_owned(),
         };
@@ -129,10 +130,11 @@ pub(crate) fn fill(host: &Path, dir: &Path) -> io::Result<()> {
     make_dir(dir, 0o755)?;
     for name in SYSTEM_DIRS {
         // sandguard:allow(path-traversal) -- the joined name is one of our constants, never a user's
-        let Ok(meta) = fs::symlink_metadata(host.join(name)) else { continue };
+        let on_host = host.join(name);
+        let Ok(meta) = fs::symlink_metadata(&on_host) else { continue };
         if meta.file_type().is_symlink() {
             // Merged-/usr systems: /bin -> usr/bin. The link stays a link, served by the bind of /usr.
-            symlink(fs::read_link(host.join(name))?, dir.join(name))?;
+            symlink(fs::read_link(&on_host)?, dir.join(name))?;
         } else if meta.is_dir() {
             make_dir(&dir.join(name), 0o755)?;
         }
