@@ -56,6 +56,7 @@ pub(crate) fn shared_in(host: &Path, skeletons: &Path) -> Option<PathBuf> {
         }
         // Written aside and renamed into place: whoever renames first wins, and a loser's copy,
         // or one that could not be finished, is removed.
+        remove_abandoned_staging(skeletons);
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
         let staging = skeletons.join(format!(".new-{}-{nanos}", std::process::id()));
         if fill(host, &staging).is_err() || fs::rename(&staging, &dir).is_err() {
@@ -63,6 +64,22 @@ pub(crate) fn shared_in(host: &Path, skeletons: &Path) -> Option<PathBuf> {
         }
     }
     trusted(&dir).then_some(dir)
+}
+
+/// Removes the staging directories (`.new-PID-N`) of processes that ended while writing one.
+fn remove_abandoned_staging(skeletons: &Path) {
+    for entry in fs::read_dir(skeletons).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let Some(pid) =
+            name.to_str().and_then(|name| name.strip_prefix(".new-")?.split('-').next()?.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let ended = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) == Err(nix::errno::Errno::ESRCH);
+        if pid > 0 && ended {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Whether `dir` is a directory (not a link to one) of this process's user that nobody else
@@ -279,6 +296,20 @@ mod tests {
         assert!(third != second && !third.join("dev/zero").exists());
         // No staging directory is left behind.
         assert_eq!(fs::read_dir(skeletons(&base)).unwrap().count(), 3);
+    }
+
+    #[test]
+    fn a_staging_directory_left_by_an_ended_process_is_removed_and_a_live_ones_kept() {
+        let (host, base) = (host(), tempfile::tempdir().unwrap());
+        fs::create_dir_all(skeletons(&base)).unwrap();
+        // PIDs above the kernel's maximum (4194304) never name a process.
+        let abandoned = skeletons(&base).join(".new-99999999-1");
+        let live = skeletons(&base).join(format!(".new-{}-1", std::process::id()));
+        for dir in [&abandoned, &live] {
+            fs::create_dir(dir).unwrap();
+        }
+        shared_in(host.path(), &skeletons(&base)).unwrap();
+        assert!(!abandoned.exists() && live.exists());
     }
 
     #[test]
