@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Extension, Json, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Extension, FromRequestParts, Json, Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use http::request::Parts;
 use http::{StatusCode, header};
 use sandguard_exec::process::ProcessStatus;
 use sandguard_exec::{Output, Stream};
@@ -70,12 +71,34 @@ fn actor(extension: Option<Extension<Actor>>) -> Result<Actor, ApiError> {
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "no authenticated actor"))
 }
 
-/// The sandbox the (validated, owned) path names, if it is still live.
-fn hosted(service: &SandboxService, id: Option<Extension<SandboxId>>) -> Result<(SandboxId, Arc<Hosted>), ApiError> {
-    let gone = || ApiError::new(StatusCode::NOT_FOUND, "SANDBOX_NOT_FOUND", "no such sandbox");
-    let Extension(id) = id.ok_or_else(gone)?;
-    let hosted = service.hosted(&id).ok_or_else(gone)?;
-    Ok((id, hosted))
+/// The live sandbox the request's path names (validated, and its ownership checked, by the
+/// middleware), with its ID; refused with 404 `SANDBOX_NOT_FOUND` when there is none.
+struct LiveSandbox {
+    id: SandboxId,
+    hosted: Arc<Hosted>,
+}
+
+impl FromRequestParts<Arc<SandboxService>> for LiveSandbox {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, service: &Arc<SandboxService>) -> Result<Self, ApiError> {
+        let gone = || ApiError::new(StatusCode::NOT_FOUND, "SANDBOX_NOT_FOUND", "no such sandbox");
+        let id = parts.extensions.get::<SandboxId>().cloned().ok_or_else(gone)?;
+        let hosted = service.hosted(&id).ok_or_else(gone)?;
+        Ok(Self { id, hosted })
+    }
+}
+
+/// The `path` (and `recursive`) query of the file routes; refused with 400 `INVALID_QUERY`.
+struct FileQuery(PathQuery);
+
+impl<S: Send + Sync> FromRequestParts<S> for FileQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Query(query) = Query::<PathQuery>::from_request_parts(parts, state).await.map_err(bad_query)?;
+        Ok(Self(query))
+    }
 }
 
 /// Runs `work` on the live sandbox, on the blocking pool.
@@ -172,8 +195,7 @@ async fn create_sandbox(State(service): ServiceState, actor_ext: Option<Extensio
     Ok((StatusCode::CREATED, Json(json!({ "id": id.as_str() }))).into_response())
 }
 
-async fn destroy_sandbox(State(service): ServiceState, id: Option<Extension<SandboxId>>) -> Reply {
-    let (id, hosted) = hosted(&service, id)?;
+async fn destroy_sandbox(State(service): ServiceState, LiveSandbox { id, hosted }: LiveSandbox) -> Reply {
     // Forgotten first, so no new request reaches it while it is destroyed.
     lock(&service.sandboxes).remove(&id);
     service.owners.release(&id);
@@ -267,10 +289,9 @@ fn output_json(output: &Output) -> Value {
 
 async fn exec(
     State(service): ServiceState,
-    id: Option<Extension<SandboxId>>,
+    LiveSandbox { hosted, .. }: LiveSandbox,
     body: Result<Json<ExecBody>, JsonRejection>,
 ) -> Reply {
-    let (_, hosted) = hosted(&service, id)?;
     let Json(body) = body.map_err(bad_json)?;
     if let Some(session_id) = body.session {
         if body.env.is_some() || body.cwd.is_some() {
@@ -312,10 +333,9 @@ async fn exec(
 /// one `exit` event with the result (the JSON of `exec`), or one `error` event.
 async fn exec_stream(
     State(service): ServiceState,
-    id: Option<Extension<SandboxId>>,
+    LiveSandbox { hosted, .. }: LiveSandbox,
     body: Result<Json<ExecBody>, JsonRejection>,
 ) -> Reply {
-    let (_, hosted) = hosted(&service, id)?;
     let Json(body) = body.map_err(bad_json)?;
     if body.session.is_some() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "SESSION_OPTIONS", "streaming does not run in sessions"));
@@ -377,10 +397,9 @@ fn valid_session_id(id: &str) -> bool {
 
 async fn create_session(
     State(service): ServiceState,
-    id: Option<Extension<SandboxId>>,
+    LiveSandbox { hosted, .. }: LiveSandbox,
     body: Result<Json<SessionBody>, JsonRejection>,
 ) -> Reply {
-    let (_, hosted) = hosted(&service, id)?;
     let Json(body) = body.map_err(bad_json)?;
     if !valid_session_id(&body.id) {
         return Err(ApiError::new(
@@ -427,11 +446,9 @@ async fn create_session(
 }
 
 async fn delete_session(
-    State(service): ServiceState,
-    id: Option<Extension<SandboxId>>,
+    LiveSandbox { hosted, .. }: LiveSandbox,
     params: Result<Path<(String, String)>, PathRejection>,
 ) -> Reply {
-    let (_, hosted) = hosted(&service, id)?;
     let Path((_, session_id)) = params.map_err(bad_path)?;
     on_sandbox(hosted, move |hosted, sandbox| {
         let session = lock(&hosted.sessions).remove(&session_id).ok_or_else(|| {
@@ -458,13 +475,10 @@ struct PathQuery {
 }
 
 async fn write_file(
-    State(service): ServiceState,
-    id: Option<Extension<SandboxId>>,
-    query: Result<Query<PathQuery>, QueryRejection>,
+    LiveSandbox { hosted, .. }: LiveSandbox,
+    FileQuery(query): FileQuery,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
-    let (_, hosted) = hosted(&service, id)?;
-    let Query(query) = query.map_err(bad_query)?;
     let data = body.map_err(|rejection| {
         let status = rejection.status();
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "FILE_TOO_LARGE" } else { "INVALID_BODY" };
@@ -474,35 +488,17 @@ async fn write_file(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn read_file(
-    State(service): ServiceState,
-    id: Option<Extension<SandboxId>>,
-    query: Result<Query<PathQuery>, QueryRejection>,
-) -> Reply {
-    let (_, hosted) = hosted(&service, id)?;
-    let Query(query) = query.map_err(bad_query)?;
+async fn read_file(LiveSandbox { hosted, .. }: LiveSandbox, FileQuery(query): FileQuery) -> Reply {
     let data = on_sandbox(hosted, move |_, sandbox| Ok(sandbox.read_file(query.path.as_ref())?)).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], data).into_response())
 }
 
-async fn remove_file(
-    State(service): ServiceState,
-    id: Option<Extension<SandboxId>>,
-    query: Result<Query<PathQuery>, QueryRejection>,
-) -> Reply {
-    let (_, hosted) = hosted(&service, id)?;
-    let Query(query) = query.map_err(bad_query)?;
+async fn remove_file(LiveSandbox { hosted, .. }: LiveSandbox, FileQuery(query): FileQuery) -> Reply {
     on_sandbox(hosted, move |_, sandbox| Ok(sandbox.remove_file(query.path.as_ref(), query.recursive)?)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn list_files(
-    State(service): ServiceState,
-    id: Option<Extension<SandboxId>>,
-    query: Result<Query<PathQuery>, QueryRejection>,
-) -> Reply {
-    let (_, hosted) = hosted(&service, id)?;
-    let Query(query) = query.map_err(bad_query)?;
+async fn list_files(LiveSandbox { hosted, .. }: LiveSandbox, FileQuery(query): FileQuery) -> Reply {
     let entries =
         on_sandbox(hosted, move |_, sandbox| Ok(sandbox.list_files(query.path.as_ref(), query.recursive)?)).await?;
     let entries: Vec<Value> = entries
@@ -528,12 +524,7 @@ struct MkdirBody {
     recursive: bool,
 }
 
-async fn make_dir(
-    State(service): ServiceState,
-    id: Option<Extension<SandboxId>>,
-    body: Result<Json<MkdirBody>, JsonRejection>,
-) -> Reply {
-    let (_, hosted) = hosted(&service, id)?;
+async fn make_dir(LiveSandbox { hosted, .. }: LiveSandbox, body: Result<Json<MkdirBody>, JsonRejection>) -> Reply {
     let Json(body) = body.map_err(bad_json)?;
     on_sandbox(hosted, move |_, sandbox| Ok(sandbox.make_dir(body.path.as_ref(), body.recursive)?)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -552,10 +543,9 @@ struct ProcessBody {
 
 async fn start_process(
     State(service): ServiceState,
-    id: Option<Extension<SandboxId>>,
+    LiveSandbox { hosted, .. }: LiveSandbox,
     body: Result<Json<ProcessBody>, JsonRejection>,
 ) -> Reply {
-    let (_, hosted) = hosted(&service, id)?;
     let Json(body) = body.map_err(bad_json)?;
     let request = OwnedExec::new(&service, body.command, body.timeout_ms, body.env, body.cwd)?;
     let max = service.limits.processes_per_sandbox;
@@ -584,11 +574,9 @@ fn process(hosted: &Hosted, pid: &str) -> Result<Arc<crate::Process>, ApiError> 
 }
 
 async fn process_status(
-    State(service): ServiceState,
-    id: Option<Extension<SandboxId>>,
+    LiveSandbox { hosted, .. }: LiveSandbox,
     params: Result<Path<(String, String)>, PathRejection>,
 ) -> Reply {
-    let (_, hosted) = hosted(&service, id)?;
     let Path((_, pid)) = params.map_err(bad_path)?;
     let process = process(&hosted, &pid)?;
     let body = match process.status() {
@@ -603,11 +591,9 @@ async fn process_status(
 }
 
 async fn process_logs(
-    State(service): ServiceState,
-    id: Option<Extension<SandboxId>>,
+    LiveSandbox { hosted, .. }: LiveSandbox,
     params: Result<Path<(String, String)>, PathRejection>,
 ) -> Reply {
-    let (_, hosted) = hosted(&service, id)?;
     let Path((_, pid)) = params.map_err(bad_path)?;
     let process = process(&hosted, &pid)?;
     let logs = process.logs();
@@ -621,11 +607,9 @@ async fn process_logs(
 }
 
 async fn kill_process(
-    State(service): ServiceState,
-    id: Option<Extension<SandboxId>>,
+    LiveSandbox { hosted, .. }: LiveSandbox,
     params: Result<Path<(String, String)>, PathRejection>,
 ) -> Reply {
-    let (_, hosted) = hosted(&service, id)?;
     let Path((_, pid)) = params.map_err(bad_path)?;
     let process = process(&hosted, &pid)?;
     on_sandbox(hosted, move |hosted, sandbox| {
