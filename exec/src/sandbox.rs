@@ -258,7 +258,7 @@ impl Sandbox {
         drop((init_end, monitor_setup));
 
         // The reply thread starts now, while the sandbox is being built; the init's `Ready`
-        // reaches `start` through it.
+        // reaches `wait_ready` through it.
         let control = Arc::new(host_end);
         let waiters: Waiters = Arc::new(Mutex::new(HashMap::new()));
         let (setup_sender, setup_replies) = mpsc::channel();
