@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use sandguard_audit::{NewEvent, Outcome, Usage};
 use sandguard_exec::{Command, Output, SandboxConfig, Stream};
-use sandguard_policy::{Action, CommandSpec, ExecRequest, Grant, ResourceLimits, SandboxId, SecretRedactor};
+use sandguard_policy::{Action, CommandSpec, ExecRequest, Grant, Policy, ResourceLimits, SandboxId, SecretRedactor};
 
 use crate::{Enforcer, Error, Permit};
 
@@ -51,25 +51,62 @@ impl Sandbox {
         id: SandboxId,
         limits: ResourceLimits,
     ) -> Result<Self, Error> {
-        let mut config = SandboxConfig::new(id.as_str(), limits);
-        config.allow_weaker = enforcer.policy().allow_weaker();
-        config.network = enforcer.policy().network().clone();
-        let created = sandguard_exec::Sandbox::create(&config);
-        let mut event =
-            NewEvent::new(actor, "sandbox.create", if created.is_ok() { Outcome::Allowed } else { Outcome::Error })
-                .sandbox(id.as_str())
-                .detail("memory_bytes", limits.memory)
-                .detail("pids", limits.pids)
-                .detail("disk_bytes", limits.disk);
-        match &created {
-            Ok(inner) => {
-                event = event.detail("landlock_abi", inner.landlock_abi()).detail("cgroup", inner.has_cgroup());
-            }
-            Err(error) => event = event.reason("SANDBOX_CREATE_FAILED", error.to_string()),
-        }
-        enforcer.audit().record(event)?;
+        let created = sandguard_exec::Sandbox::create(&sandbox_config(enforcer.policy(), &id, limits));
+        let made = created.as_ref().map(|inner| (inner.landlock_abi(), inner.has_cgroup()));
+        enforcer.audit().record(create_event(actor, &id, &limits, made))?;
         let inner = created?;
         Ok(Self { enforcer, actor: actor.to_owned(), id, inner })
+    }
+
+    /// Runs one command in a sandbox made for it alone and destroyed when it ends: what
+    /// `sandguard run` does, and faster than [`create_with_limits`](Self::create_with_limits),
+    /// [`exec_streaming`](Self::exec_streaming) and [`destroy`](Self::destroy), whose records it
+    /// writes (`sandbox.create`, `exec.result`, `sandbox.destroy`; see
+    /// [`sandguard_exec::Sandbox::run_once`] for the speed). The command is authorized first, so
+    /// a refused one costs no sandbox, and the sandbox gets the limits granted to it.
+    ///
+    /// # Errors
+    /// As [`exec_streaming`](Self::exec_streaming), and [`Error::Exec`] when the sandbox cannot
+    /// be built or destroyed (recorded either way).
+    ///
+    /// # Example
+    /// ```no_run
+    /// use std::ffi::OsString;
+    /// use std::sync::Arc;
+    /// use sandguard::audit::{AuditLog, MemorySink};
+    /// use sandguard::policy::{CommandSpec, ExecRequest, Policy, SandboxId};
+    /// use sandguard::{Enforcer, Sandbox};
+    ///
+    /// let enforcer = Arc::new(Enforcer::new(Policy::default(), AuditLog::new(Arc::new(MemorySink::new()))));
+    /// let argv: Vec<OsString> = vec!["/bin/true".into()];
+    /// let request = ExecRequest { command: CommandSpec::Argv(&argv), cwd: None, env: &[], limits: None };
+    /// let id = SandboxId::generate("job")?;
+    /// let result = Sandbox::run_once(enforcer, "alice", id, &request, &[], &mut |_, _| {})?;
+    /// assert_eq!(result.output.exit_code, Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn run_once(
+        enforcer: Arc<Enforcer>,
+        actor: &str,
+        id: SandboxId,
+        request: &ExecRequest<'_>,
+        stdin: &[u8],
+        sink: &mut dyn FnMut(Stream, &[u8]),
+    ) -> Result<ExecResult, Error> {
+        let permit = enforcer.authorize(actor, Some(&id), &Action::Exec(*request))?;
+        let Grant::Exec { limits, .. } = permit.grant() else { return Err(unexpected_grant()) };
+        let config = sandbox_config(enforcer.policy(), &id, *limits);
+        let command = command_for(enforcer.policy(), request, stdin, &permit);
+        let redactor = redactor_for(enforcer.policy(), request);
+        let mut redacting = |stream: Stream, chunk: &[u8]| sink(stream, &redactor.redact_bytes(chunk));
+        let run = sandguard_exec::Sandbox::run_once(&config, &command, &mut redacting);
+        let made = run.as_ref().map(|run| (run.landlock_abi, run.has_cgroup));
+        enforcer.audit().record(create_event(actor, &id, limits, made))?;
+        let run = run?;
+        let result = record_exec_result(&enforcer, actor, &id, &permit, &redactor, run.output);
+        enforcer.audit().record(destroy_event(actor, &id, &run.destroyed))?;
+        run.destroyed?;
+        result
     }
 
     /// The sandbox's ID.
@@ -114,84 +151,14 @@ impl Sandbox {
         sink: &mut dyn FnMut(Stream, &[u8]),
         collect: bool,
     ) -> Result<ExecResult, Error> {
+        let policy = self.enforcer.policy();
         let permit = self.enforcer.authorize(&self.actor, Some(&self.id), &Action::Exec(*request))?;
-        let command = self.command(request, stdin, &permit);
-        let redactor = self.redactor(request);
+        let command = command_for(policy, request, stdin, &permit);
+        let redactor = redactor_for(policy, request);
         let mut redacting = |stream: Stream, chunk: &[u8]| sink(stream, &redactor.redact_bytes(chunk));
         let result =
             if collect { self.inner.exec(&command) } else { self.inner.exec_streaming(&command, &mut redacting) };
-        let mut event = NewEvent::new(&self.actor, "exec.result", Outcome::Allowed)
-            .sandbox(self.id.as_str())
-            .detail("permit_seq", permit.audit_seq());
-        let output = match result {
-            Ok(mut output) => {
-                output.stdout = redactor.redact_bytes(&output.stdout).into_owned();
-                output.stderr = redactor.redact_bytes(&output.stderr).into_owned();
-                event = event
-                    .detail("exit_code", output.exit_code)
-                    .detail("signal", output.signal)
-                    .detail("timed_out", output.timed_out)
-                    .detail("truncated", output.truncated)
-                    .usage(
-                        Usage::new()
-                            .wall_ms(millis(output.duration))
-                            .cpu_ms(millis(output.cpu_time))
-                            .memory_peak_bytes(output.peak_memory_bytes)
-                            .stdout_bytes(output.output_bytes),
-                    );
-                Ok(output)
-            }
-            Err(error) => {
-                event = NewEvent::new(&self.actor, "exec.result", Outcome::Error)
-                    .sandbox(self.id.as_str())
-                    .detail("permit_seq", permit.audit_seq())
-                    .reason("EXEC_FAILED", error.to_string());
-                Err(Error::Exec(error))
-            }
-        };
-        self.enforcer.audit().record(event)?;
-        output.map(|output| ExecResult { output, audit_seq: permit.audit_seq() })
-    }
-
-    fn command(&self, request: &ExecRequest<'_>, stdin: &[u8], permit: &Permit) -> Command {
-        let (limits, cwd) = match permit.grant() {
-            Grant::Exec { limits, cwd } => (*limits, cwd.clone()),
-            _ => (*self.enforcer.policy().limits(), None),
-        };
-        let argv: Vec<OsString> = match request.command {
-            CommandSpec::Shell(line) => vec!["/bin/sh".into(), "-c".into(), line.into()],
-            CommandSpec::Argv(argv) => argv.to_vec(),
-        };
-        let mut command = Command::new(argv, &limits);
-        for (name, value) in request.env {
-            command.env.retain(|(existing, _)| existing != OsStr::new(name));
-            command.env.push((name.into(), value.into()));
-        }
-        if let Some(cwd) = cwd {
-            command.cwd = cwd;
-        }
-        command.stdin = stdin.to_vec();
-        command
-    }
-
-    /// The policy's credential patterns plus the values of this command's secret variables.
-    fn redactor(&self, request: &ExecRequest<'_>) -> SecretRedactor {
-        let policy = self.enforcer.policy();
-        let mut builder = SecretRedactor::builder().patterns(policy.redact_patterns());
-        for (name, value) in request.env {
-            // Values shorter than the redactor's minimum would turn ordinary text into
-            // placeholders; they are left to the patterns.
-            let secret = policy.secret_env().iter().any(|secret| secret == name);
-            if secret && value.len() >= SecretRedactor::MIN_SECRET_LEN {
-                builder = match builder.secret(name.clone(), value.as_bytes()) {
-                    Ok(next) => next,
-                    // Only a value that spells a placeholder is refused here; start again
-                    // with the patterns rather than run with a half-built redactor.
-                    Err(_) => SecretRedactor::builder().patterns(policy.redact_patterns()),
-                };
-            }
-        }
-        builder.build().unwrap_or_default()
+        record_exec_result(&self.enforcer, &self.actor, &self.id, &permit, &redactor, result)
     }
 
     /// Authorizes a command and starts it in the background (logs, waits for a log line or a
@@ -202,8 +169,8 @@ impl Sandbox {
     /// As [`exec`](Self::exec).
     pub fn start_process(&self, request: &ExecRequest<'_>, stdin: &[u8]) -> Result<Process, Error> {
         let permit = self.enforcer.authorize(&self.actor, Some(&self.id), &Action::Exec(*request))?;
-        let command = self.command(request, stdin, &permit);
-        let redactor = self.redactor(request);
+        let command = command_for(self.enforcer.policy(), request, stdin, &permit);
+        let redactor = redactor_for(self.enforcer.policy(), request);
         Ok(Process { inner: self.inner.start_process(&command)?, redactor })
     }
 
@@ -262,7 +229,7 @@ impl Sandbox {
             Grant::Exec { limits, .. } => limits.timeout,
             _ => return Err(unexpected_grant()),
         };
-        let redactor = self.redactor(&request);
+        let redactor = redactor_for(self.enforcer.policy(), &request);
         let mut output = session.inner.exec(script, timeout)?;
         output.stdout = redactor.redact_bytes(&output.stdout).into_owned();
         output.stderr = redactor.redact_bytes(&output.stderr).into_owned();
@@ -371,13 +338,7 @@ impl Sandbox {
     pub fn destroy(self) -> Result<(), Error> {
         let Self { enforcer, actor, id, inner } = self;
         let destroyed = inner.destroy();
-        let mut event =
-            NewEvent::new(&actor, "sandbox.destroy", if destroyed.is_ok() { Outcome::Allowed } else { Outcome::Error })
-                .sandbox(id.as_str());
-        if let Err(error) = &destroyed {
-            event = event.reason("SANDBOX_DESTROY_FAILED", error.to_string());
-        }
-        enforcer.audit().record(event)?;
+        enforcer.audit().record(destroy_event(&actor, &id, &destroyed))?;
         destroyed.map_err(Error::Exec)
     }
 }
@@ -454,6 +415,127 @@ impl ShellSession {
 }
 
 /// A permit for one action always carries that action's grant; this is the error if it ever did not.
+/// The executor's config of sandbox `id`: `limits`, and the policy's network and `allow_weaker`.
+fn sandbox_config(policy: &Policy, id: &SandboxId, limits: ResourceLimits) -> SandboxConfig {
+    let mut config = SandboxConfig::new(id.as_str(), limits);
+    config.allow_weaker = policy.allow_weaker();
+    config.network = policy.network().clone();
+    config
+}
+
+/// The command a permit for `request` grants: its argv (a shell line runs under `/bin/sh -c`),
+/// the default environment plus the request's, and the granted limits and directory.
+fn command_for(policy: &Policy, request: &ExecRequest<'_>, stdin: &[u8], permit: &Permit) -> Command {
+    let (limits, cwd) = match permit.grant() {
+        Grant::Exec { limits, cwd } => (*limits, cwd.clone()),
+        _ => (*policy.limits(), None),
+    };
+    let argv: Vec<OsString> = match request.command {
+        CommandSpec::Shell(line) => vec!["/bin/sh".into(), "-c".into(), line.into()],
+        CommandSpec::Argv(argv) => argv.to_vec(),
+    };
+    let mut command = Command::new(argv, &limits);
+    for (name, value) in request.env {
+        command.env.retain(|(existing, _)| existing != OsStr::new(name));
+        command.env.push((name.into(), value.into()));
+    }
+    if let Some(cwd) = cwd {
+        command.cwd = cwd;
+    }
+    command.stdin = stdin.to_vec();
+    command
+}
+
+/// The policy's credential patterns plus the values of this command's secret variables.
+fn redactor_for(policy: &Policy, request: &ExecRequest<'_>) -> SecretRedactor {
+    let mut builder = SecretRedactor::builder().patterns(policy.redact_patterns());
+    for (name, value) in request.env {
+        // Values shorter than the redactor's minimum would turn ordinary text into
+        // placeholders; they are left to the patterns.
+        let secret = policy.secret_env().iter().any(|secret| secret == name);
+        if secret && value.len() >= SecretRedactor::MIN_SECRET_LEN {
+            builder = match builder.secret(name.clone(), value.as_bytes()) {
+                Ok(next) => next,
+                // Only a value that spells a placeholder is refused here; start again
+                // with the patterns rather than run with a half-built redactor.
+                Err(_) => SecretRedactor::builder().patterns(policy.redact_patterns()),
+            };
+        }
+    }
+    builder.build().unwrap_or_default()
+}
+
+/// `sandbox.create`, for a sandbox made (with its Landlock ABI and whether it has a cgroup) or not.
+fn create_event(
+    actor: &str,
+    id: &SandboxId,
+    limits: &ResourceLimits,
+    made: Result<(u32, bool), &sandguard_exec::Error>,
+) -> NewEvent {
+    let event = NewEvent::new(actor, "sandbox.create", if made.is_ok() { Outcome::Allowed } else { Outcome::Error })
+        .sandbox(id.as_str())
+        .detail("memory_bytes", limits.memory)
+        .detail("pids", limits.pids)
+        .detail("disk_bytes", limits.disk);
+    match made {
+        Ok((landlock_abi, cgroup)) => event.detail("landlock_abi", landlock_abi).detail("cgroup", cgroup),
+        Err(error) => event.reason("SANDBOX_CREATE_FAILED", error.to_string()),
+    }
+}
+
+/// `sandbox.destroy`, with the failure if there was one.
+fn destroy_event(actor: &str, id: &SandboxId, destroyed: &Result<(), sandguard_exec::Error>) -> NewEvent {
+    let event =
+        NewEvent::new(actor, "sandbox.destroy", if destroyed.is_ok() { Outcome::Allowed } else { Outcome::Error })
+            .sandbox(id.as_str());
+    match destroyed {
+        Ok(()) => event,
+        Err(error) => event.reason("SANDBOX_DESTROY_FAILED", error.to_string()),
+    }
+}
+
+/// Redacts a command's collected output and records its `exec.result` (usage included).
+fn record_exec_result(
+    enforcer: &Enforcer,
+    actor: &str,
+    id: &SandboxId,
+    permit: &Permit,
+    redactor: &SecretRedactor,
+    result: Result<Output, sandguard_exec::Error>,
+) -> Result<ExecResult, Error> {
+    let event = NewEvent::new(actor, "exec.result", Outcome::Allowed)
+        .sandbox(id.as_str())
+        .detail("permit_seq", permit.audit_seq());
+    let (event, output) = match result {
+        Ok(mut output) => {
+            output.stdout = redactor.redact_bytes(&output.stdout).into_owned();
+            output.stderr = redactor.redact_bytes(&output.stderr).into_owned();
+            let event = event
+                .detail("exit_code", output.exit_code)
+                .detail("signal", output.signal)
+                .detail("timed_out", output.timed_out)
+                .detail("truncated", output.truncated)
+                .usage(
+                    Usage::new()
+                        .wall_ms(millis(output.duration))
+                        .cpu_ms(millis(output.cpu_time))
+                        .memory_peak_bytes(output.peak_memory_bytes)
+                        .stdout_bytes(output.output_bytes),
+                );
+            (event, Ok(output))
+        }
+        Err(error) => (
+            NewEvent::new(actor, "exec.result", Outcome::Error)
+                .sandbox(id.as_str())
+                .detail("permit_seq", permit.audit_seq())
+                .reason("EXEC_FAILED", error.to_string()),
+            Err(Error::Exec(error)),
+        ),
+    };
+    enforcer.audit().record(event)?;
+    output.map(|output| ExecResult { output, audit_seq: permit.audit_seq() })
+}
+
 fn unexpected_grant() -> Error {
     Error::Exec(sandguard_exec::Error::Exec("the permit does not match the operation".to_owned()))
 }

@@ -10,14 +10,20 @@ use sandguard::policy::{CommandSpec, ExecRequest, Policy, SandboxId};
 use sandguard::{Enforcer, Sandbox};
 
 fn setup(policy_toml: &str) -> (Sandbox, Arc<MemorySink>) {
+    let (enforcer, id, sink) = enforcer(policy_toml);
+    let sandbox = Sandbox::create(enforcer, "alice", id).expect("sandbox");
+    (sandbox, sink)
+}
+
+/// An enforcer under `policy_toml` recording into the sink returned, and a fresh sandbox ID.
+fn enforcer(policy_toml: &str) -> (Arc<Enforcer>, SandboxId, Arc<MemorySink>) {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let sink = Arc::new(MemorySink::new());
     let policy = Policy::from_toml(policy_toml, "test.toml").expect("policy");
     let enforcer = Arc::new(Enforcer::new(policy, AuditLog::new(Arc::clone(&sink))));
     let id = SandboxId::parse(&format!("guarded-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)))
         .expect("valid id");
-    let sandbox = Sandbox::create(enforcer, "alice", id).expect("sandbox");
-    (sandbox, sink)
+    (enforcer, id, sink)
 }
 
 fn shell(line: &str) -> ExecRequest<'_> {
@@ -48,6 +54,38 @@ fn a_denied_command_never_reaches_the_executor() {
             ("exec.result".to_owned(), Outcome::Allowed),
         ]
     );
+}
+
+#[test]
+fn a_one_shot_run_is_authorized_first_redacted_and_recorded_whole() {
+    let (enforcer, id, sink) = enforcer("[exec]\nshell = false\n[redact]\nsecret_env = [\"SERVICE_TOKEN\"]\n");
+    let denied = Sandbox::run_once(Arc::clone(&enforcer), "alice", id.clone(), &shell("true"), &[], &mut |_, _| {});
+    assert_eq!(denied.expect_err("denied").code(), "SHELL_NOT_ALLOWED");
+    assert_eq!(actions(&sink.events()), [("exec".to_owned(), Outcome::Denied)], "a refused command costs no sandbox");
+
+    let env = vec![("SERVICE_TOKEN".to_owned(), "tok-5e0c9a7b31d2f4".to_owned())];
+    let argv: Vec<OsString> = vec!["/bin/sh".into(), "-c".into(), "echo token=$SERVICE_TOKEN; exit 4".into()];
+    let request = ExecRequest { command: CommandSpec::Argv(&argv), cwd: None, env: &env, limits: None };
+    let mut streamed = Vec::new();
+    let result = Sandbox::run_once(enforcer, "alice", id, &request, &[], &mut |_, chunk| {
+        streamed.extend_from_slice(chunk);
+    })
+    .expect("runs");
+    assert_eq!(result.output.exit_code, Some(4));
+    let streamed = String::from_utf8_lossy(&streamed);
+    assert!(streamed.starts_with("token=[REDACTED") && !streamed.contains("tok-5e0c9a7b31d2f4"), "{streamed}");
+    let events = sink.events();
+    assert_eq!(
+        actions(&events[1..]),
+        [
+            ("exec".to_owned(), Outcome::Allowed),
+            ("sandbox.create".to_owned(), Outcome::Allowed),
+            ("exec.result".to_owned(), Outcome::Allowed),
+            ("sandbox.destroy".to_owned(), Outcome::Allowed),
+        ]
+    );
+    assert_eq!(events[3].details["permit_seq"], result.audit_seq);
+    assert!(events[3].usage.as_ref().is_some_and(|usage| usage.wall_ms.is_some()));
 }
 
 #[test]

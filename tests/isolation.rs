@@ -257,6 +257,57 @@ fn destroy_leaves_nothing_behind() {
 }
 
 #[test]
+fn a_one_shot_sandbox_runs_its_command_and_leaves_nothing_behind() {
+    let name = unique("once");
+    let mounts_before = mount_count();
+    // The background sleeper outlives the command: ending the sandbox must end it too.
+    let command = Command::new(["/bin/sh", "-c", "sleep 60 & echo out; echo err >&2; exit 3"], &limits());
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let started = Instant::now();
+    let run =
+        Sandbox::run_once(&SandboxConfig::new(name.clone(), limits()), &command, &mut |stream, chunk| match stream {
+            sandguard::exec::Stream::Stdout => stdout.extend_from_slice(chunk),
+            sandguard::exec::Stream::Stderr => stderr.extend_from_slice(chunk),
+        })
+        .expect("sandbox starts");
+    let output = run.output.expect("command runs");
+    assert_eq!(output.exit_code, Some(3));
+    assert_eq!((stdout.as_slice(), stderr.as_slice()), (&b"out\n"[..], &b"err\n"[..]));
+    assert!(run.landlock_abi > 0 && run.has_cgroup, "{} {}", run.landlock_abi, run.has_cgroup);
+    run.destroyed.expect("destroyed");
+    assert!(started.elapsed() < Duration::from_secs(10), "the sleeper did not hold the sandbox up");
+    // A cgroup is removed only once no process is left in it: the sleeper is gone too.
+    assert_eq!(cgroup_dirs_named(&name), Vec::<std::path::PathBuf>::new());
+    assert_eq!(mount_count(), mounts_before, "no mount was ever made on the host");
+}
+
+#[test]
+fn a_one_shot_sandbox_reports_a_command_that_cannot_start_and_still_goes() {
+    let name = unique("once");
+    let command = Command::new(["/no/such/program"], &limits());
+    let run = Sandbox::run_once(&SandboxConfig::new(name.clone(), limits()), &command, &mut |_, _| {})
+        .expect("sandbox starts");
+    let error = run.output.expect_err("no such program").to_string();
+    assert!(error.contains("/no/such/program") && error.contains("No such file"), "{error}");
+    run.destroyed.expect("destroyed");
+    assert_eq!(cgroup_dirs_named(&name), Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
+fn a_one_shot_sandbox_times_out_like_any_other() {
+    let name = unique("once");
+    let limits = ResourceLimits { timeout: Duration::from_secs(1), ..limits() };
+    let command = Command::new(["/bin/sh", "-c", "sleep 100 & sleep 100"], &limits);
+    let run =
+        Sandbox::run_once(&SandboxConfig::new(name.clone(), limits), &command, &mut |_, _| {}).expect("sandbox starts");
+    let output = run.output.expect("command ran");
+    assert!(output.timed_out);
+    assert!(output.duration < Duration::from_secs(5), "{:?}", output.duration);
+    run.destroyed.expect("destroyed");
+    assert_eq!(cgroup_dirs_named(&name), Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
 fn the_init_is_our_child_and_in_the_sandbox_cgroup_once_ready() {
     let sandbox = sandbox();
     let init = sandbox.init_pid();
@@ -279,8 +330,13 @@ fn the_init_is_our_child_and_in_the_sandbox_cgroup_once_ready() {
 }
 
 fn cgroup_dirs_of(sandbox: &Sandbox) -> Vec<std::path::PathBuf> {
+    cgroup_dirs_named(sandbox.name())
+}
+
+/// Every cgroup directory, in any hierarchy, of the sandbox named `name`.
+fn cgroup_dirs_named(name: &str) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();
-    let name = format!("sandguard-{}", sandbox.name());
+    let name = format!("sandguard-{name}");
     for hierarchy in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
         let mut stack = vec![hierarchy.path()];
         while let Some(dir) = stack.pop() {

@@ -2,8 +2,9 @@
 //!
 //! It builds the private root, then serves the host's requests: start a command (forking it,
 //! hardening it and `execve`-ing it), signal a command's session, and report each command's end.
-//! It reaps every orphan, and it exits when the host's end of the control socket closes, which
-//! takes the whole PID namespace (every process of the sandbox) with it.
+//! It reaps every orphan, and it exits when the host's end of the control socket closes, or once
+//! no command runs if the host asked for that (a one-shot sandbox); either takes the whole PID
+//! namespace (every process of the sandbox) with it.
 
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -102,6 +103,7 @@ pub(crate) fn run(mut spec: InitSpec) -> ! {
         commands: HashMap::new(),
         hardening: &spec.hardening,
         stack: vec![0; process::CHILD_STACK_BYTES],
+        exit_when_idle: false,
     };
     loop {
         let mut fds =
@@ -123,6 +125,9 @@ pub(crate) fn run(mut spec: InitSpec) -> ! {
                 Ok(None) | Err(_) => process::exit_now(0),
             }
         }
+        if init.exit_when_idle && init.commands.is_empty() {
+            process::exit_now(0);
+        }
     }
 }
 
@@ -133,6 +138,8 @@ struct Init<'a> {
     hardening: &'a Hardening,
     /// The stack each command's process starts on, before its `execve`.
     stack: Vec<u8>,
+    /// The host asked for the sandbox to end once no command runs.
+    exit_when_idle: bool,
 }
 
 impl Init<'_> {
@@ -170,6 +177,7 @@ impl Init<'_> {
                 };
                 self.reply(&reply);
             }
+            Request::ExitWhenIdle => self.exit_when_idle = true,
             Request::Kill { id, signal } => {
                 let Some((&pid, _)) = self.commands.iter().find(|(_, command)| **command == id) else { return };
                 let Ok(signal) = Signal::try_from(signal) else { return };

@@ -31,4 +31,4 @@ pub mod session;
 mod sys;
 
 pub use error::Error;
-pub use sandbox::{Command, Output, Sandbox, SandboxConfig, Stream, default_env};
+pub use sandbox::{Command, Output, RunOnce, Sandbox, SandboxConfig, Stream, default_env};

@@ -33,6 +33,9 @@ pub(crate) enum Request {
         /// Working directory inside the sandbox.
         cwd: Vec<u8>,
     },
+    /// End the sandbox once no command runs: right after the `Exited` report of the last one,
+    /// or at once when none runs. Ending PID 1 ends every process of the sandbox.
+    ExitWhenIdle,
     /// Send `signal` to every process of the command's session.
     Kill {
         /// The command.

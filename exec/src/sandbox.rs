@@ -155,6 +155,44 @@ pub(crate) struct Spawned {
     pub(crate) registration: Registration,
 }
 
+/// A command whose start was requested: [`started`](Self::started) waits for the init's answer.
+#[derive(Debug)]
+struct Requested {
+    stdin: OwnedFd,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    replies: Receiver<Reply>,
+    registration: Registration,
+}
+
+impl Requested {
+    /// Waits (at most 10 s: the init answers at once once it is ready) for the command's start.
+    fn started(self) -> Result<Spawned, Error> {
+        let Self { stdin, stdout, stderr, replies, registration } = self;
+        let pid = match replies.recv_timeout(Duration::from_secs(10)) {
+            Ok(Reply::Started { pid, .. }) => pid,
+            Ok(Reply::SpawnFailed { error, .. }) => return Err(Error::Spawn(error)),
+            Ok(other) => return Err(Error::Exec(format!("unexpected reply {other:?}"))),
+            Err(_) => return Err(Error::Gone),
+        };
+        Ok(Spawned { pid, stdin: Some(stdin), stdout, stderr, replies, registration })
+    }
+}
+
+/// What [`Sandbox::run_once`] did.
+#[derive(Debug)]
+#[must_use = "the command's result and the sandbox's destruction are reported here"]
+pub struct RunOnce {
+    /// The Landlock ABI the command ran under (0: none).
+    pub landlock_abi: u32,
+    /// Whether the sandbox ran with its cgroup limits (false only with `allow_weaker`).
+    pub has_cgroup: bool,
+    /// How the command ended, or why it could not start.
+    pub output: Result<Output, Error>,
+    /// Whether everything of the sandbox is gone: the cgroup's removal, as [`Sandbox::destroy`].
+    pub destroyed: Result<(), Error>,
+}
+
 /// Keeps a command's reply channel registered; deregisters it when dropped.
 #[derive(Debug)]
 pub(crate) struct Registration {
@@ -216,6 +254,66 @@ impl Sandbox {
         parent: Option<&Cgroup>,
         skeleton: fn() -> Option<PathBuf>,
     ) -> Result<Self, Error> {
+        let (mut sandbox, setup_replies) = Self::begin(config, parent, skeleton)?;
+        sandbox.wait_ready(&setup_replies)?;
+        Ok(sandbox)
+    }
+
+    /// Creates a sandbox for one command and runs it there, streaming its output to `sink`;
+    /// the sandbox is destroyed when the command ends. The same as [`create`](Self::create),
+    /// [`exec_streaming`](Self::exec_streaming) and [`destroy`](Self::destroy), only faster: the
+    /// command is handed to the init while it builds the sandbox and starts the moment the
+    /// sandbox is ready, and the init ends itself as soon as the command has ended (taking
+    /// anything the command left running with it) instead of waiting to be killed. The timeout
+    /// counts from the call.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create) when the sandbox cannot be built. Otherwise the command's
+    /// result and the destruction's are in the [`RunOnce`] returned.
+    ///
+    /// # Example
+    /// ```no_run
+    /// use sandguard_exec::{Command, Sandbox, SandboxConfig};
+    /// use sandguard_policy::ResourceLimits;
+    ///
+    /// let limits = ResourceLimits::default();
+    /// let command = Command::new(["/bin/echo", "hello"], &limits);
+    /// let mut stdout = Vec::new();
+    /// let run = Sandbox::run_once(&SandboxConfig::new("job-1", limits), &command, &mut |_, chunk| {
+    ///     stdout.extend_from_slice(chunk)
+    /// })?;
+    /// assert_eq!(run.output?.exit_code, Some(0));
+    /// assert_eq!(stdout, b"hello\n");
+    /// run.destroyed?;
+    /// # Ok::<(), sandguard_exec::Error>(())
+    /// ```
+    pub fn run_once(
+        config: &SandboxConfig,
+        command: &Command,
+        sink: &mut dyn FnMut(Stream, &[u8]),
+    ) -> Result<RunOnce, Error> {
+        let started = Instant::now();
+        let (mut sandbox, setup_replies) = Self::begin(config, None, rootfs::skeleton::shared)?;
+        // The init reads requests only once it is ready, in the order sent.
+        let requested = sandbox.request_exec(command);
+        // Should this request be lost, `destroy` ends the init all the same.
+        let _ = protocol::send(sandbox.control.as_raw_fd(), &Request::ExitWhenIdle, &[]);
+        // A failed setup explains itself better than the queued command's lost reply.
+        sandbox.wait_ready(&setup_replies)?;
+        let output =
+            requested.and_then(Requested::started).and_then(|spawned| sandbox.run(spawned, command, sink, started));
+        let (landlock_abi, has_cgroup) = (sandbox.landlock_abi, sandbox.has_cgroup());
+        let destroyed = sandbox.destroy();
+        Ok(RunOnce { landlock_abi, has_cgroup, output, destroyed })
+    }
+
+    /// Everything of `create` but the wait for the init's `Ready`, which arrives on the channel
+    /// returned; requests sent meanwhile are served once the sandbox is ready.
+    fn begin(
+        config: &SandboxConfig,
+        parent: Option<&Cgroup>,
+        skeleton: fn() -> Option<PathBuf>,
+    ) -> Result<(Self, Receiver<Reply>), Error> {
         validate_name(&config.name)?;
         if !matches!(config.network, NetworkPolicy::None) {
             return Err(Error::Setup {
@@ -309,8 +407,7 @@ impl Sandbox {
         protocol::send(sandbox.control.as_raw_fd(), &Request::JoinCgroup, &join_fds)
             .map_err(io_setup("hand the cgroup to the init"))?;
         drop(joins);
-        sandbox.wait_ready(&setup_replies)?;
-        Ok(sandbox)
+        Ok((sandbox, setup_replies))
     }
 
     /// Walks the monitor through its steps (see `monitor_main`) up to the init's birth, and reaps
@@ -447,6 +544,11 @@ impl Sandbox {
     /// Starts `command` and hands back its pipes and the channel its end is reported on; the
     /// building block of [`exec`](Self::exec), background processes and sessions.
     pub(crate) fn spawn_raw(&self, command: &Command) -> Result<Spawned, Error> {
+        self.request_exec(command)?.started()
+    }
+
+    /// Sends the request to start `command`; [`Requested::started`] waits for the init's answer.
+    fn request_exec(&self, command: &Command) -> Result<Requested, Error> {
         if self.destroyed {
             return Err(Error::Gone);
         }
@@ -469,13 +571,7 @@ impl Sandbox {
         protocol::send(self.control.as_raw_fd(), &request, &fds)
             .map_err(|error| Error::Exec(format!("send: {error}")))?;
         drop((stdin_read, stdout_write, stderr_write));
-        let pid = match replies.recv_timeout(Duration::from_secs(10)) {
-            Ok(Reply::Started { pid, .. }) => pid,
-            Ok(Reply::SpawnFailed { error, .. }) => return Err(Error::Spawn(error)),
-            Ok(other) => return Err(Error::Exec(format!("unexpected reply {other:?}"))),
-            Err(_) => return Err(Error::Gone),
-        };
-        Ok(Spawned { pid, stdin: Some(stdin_write), stdout: stdout_read, stderr: stderr_read, replies, registration })
+        Ok(Requested { stdin: stdin_write, stdout: stdout_read, stderr: stderr_read, replies, registration })
     }
 
     /// Sends `signal` to every process of a spawned command's session.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::audit::{AuditLog, FileSink, FileSinkOptions, MemorySink};
 use crate::exec::Stream;
-use crate::policy::{Action, ByteSize, CommandSpec, ExecRequest, HumanDuration, Policy, SandboxId};
+use crate::policy::{ByteSize, CommandSpec, ExecRequest, HumanDuration, Policy, SandboxId};
 use crate::{Enforcer, Sandbox};
 
 use super::RunArgs;
@@ -67,17 +67,9 @@ fn try_run(args: &RunArgs) -> Result<u8, String> {
         env: &env,
         limits: Some(&limits),
     };
-    // A command the policy refuses must not cost a sandbox: decide first (recording the
-    // refusal), build the sandbox only for an allowed command.
-    let action = Action::Exec(request);
-    if enforcer.policy().authorize(&action).is_err() {
-        let refusal = enforcer.authorize(&actor(), None, &action).err().map(|e| e.to_string());
-        return Err(refusal.unwrap_or_else(|| "the policy refused the command".to_owned()));
-    }
+    // A command the policy refuses must not cost a sandbox: `run_once` decides first (recording
+    // the refusal) and builds the sandbox only for an allowed command.
     let id = SandboxId::generate("run").map_err(|e| e.to_string())?;
-    let sandbox =
-        Sandbox::create_with_limits(Arc::clone(&enforcer), &actor(), id, limits).map_err(|e| e.to_string())?;
-
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
     let mut sink = |stream: Stream, chunk: &[u8]| {
@@ -87,11 +79,9 @@ fn try_run(args: &RunArgs) -> Result<u8, String> {
             Stream::Stderr => stderr.lock().write_all(chunk),
         };
     };
-    let result = sandbox.exec_streaming(&request, &[], &mut sink);
-    let destroyed = sandbox.destroy();
-    let output = result.map_err(|e| e.to_string())?.output;
-    destroyed.map_err(|e| e.to_string())?;
+    let result = Sandbox::run_once(Arc::clone(&enforcer), &actor(), id, &request, &[], &mut sink);
     enforcer.audit().flush().map_err(|e| format!("audit log: {e}"))?;
+    let output = result.map_err(|e| e.to_string())?.output;
 
     if output.timed_out {
         return Ok(EXIT_TIMEOUT);
