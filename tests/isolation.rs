@@ -157,6 +157,27 @@ fn privileged_operations_all_fail() {
 }
 
 #[test]
+fn every_mount_but_the_writable_ones_is_read_only_and_nosuid() {
+    let sandbox = sandbox();
+    // Mount point and options of each mount, as the sandbox sees them.
+    let mounts = stdout(&sh(&sandbox, "cut -d' ' -f5,6 /proc/self/mountinfo"));
+    let writable = |point: &str| {
+        ["/workspace", "/tmp", "/home", "/proc", "/dev/shm", "/dev/pts"].contains(&point)
+            || point.strip_prefix("/dev/").is_some_and(|device| !device.contains('/'))
+    };
+    let mut checked = 0;
+    for line in mounts.lines() {
+        let (point, options) = line.split_once(' ').expect("point and options");
+        let options: Vec<&str> = options.split(',').collect();
+        if !writable(point) {
+            assert!(options.contains(&"ro") && options.contains(&"nosuid"), "{point}: {options:?}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "/, /usr and /proc/sys at least: {mounts}");
+}
+
+#[test]
 fn sandbox_processes_run_as_an_unprivileged_host_uid() {
     let sandbox = sandbox();
     let status = std::fs::read_to_string(format!("/proc/{}/status", sandbox.init_pid())).expect("init status");

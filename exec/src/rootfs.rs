@@ -114,14 +114,16 @@ fn build_and_pivot(spec: &RootSpec<'_>) -> Step {
     };
     let new_root = scratch.join("root");
     make_dir(&new_root, 0o755)?;
-    bind_read_only(skeleton, &new_root)?;
+    let mut read_only = ReadOnlyBinds::default();
+    read_only.bind(skeleton, &new_root)?;
     let data = scratch.join("data");
     make_dir(&data, 0o755)?;
     let size = format!("mode=0755,size={}", spec.disk_bytes.max(4096));
     mount(Some("sandbox-data"), &data, Some("tmpfs"), flags, Some(size.as_str())).map_err(fail("mount data tmpfs"))?;
 
-    bind_system_dirs(&new_root)?;
-    bind_etc(&new_root, spec.hostname, scratch)?;
+    bind_system_dirs(&new_root, &mut read_only)?;
+    bind_etc(&new_root, spec.hostname, scratch, &mut read_only)?;
+    read_only.seal(&new_root)?;
     bind_writable(&new_root, &data)?;
     mount_dev(&new_root)?;
     // The kernel lets a user namespace mount procfs only while a fully visible procfs is still
@@ -143,34 +145,34 @@ fn make_dir(path: &Path, mode: u32) -> Step {
     fs::DirBuilder::new().mode(mode).create(path).map_err(io_fail(format!("mkdir {}", path.display())))
 }
 
-/// The host's system directories, read-only, where the skeleton has a directory for them (it
-/// has links where the host has links).
-fn bind_system_dirs(new_root: &Path) -> Step {
+/// The host's system directories, to be read-only, where the skeleton has a directory for them
+/// (it has links where the host has links).
+fn bind_system_dirs(new_root: &Path, read_only: &mut ReadOnlyBinds) -> Step {
     for name in SYSTEM_DIRS {
         let (host, inside) = (Path::new("/").join(name), new_root.join(name));
         let is_dir = |path: &Path| fs::symlink_metadata(path).is_ok_and(|meta| meta.is_dir());
         if is_dir(&host) && is_dir(&inside) {
-            bind_read_only(&host, &inside)?;
+            read_only.bind(&host, &inside)?;
         }
     }
     Ok(())
 }
 
 /// Over the skeleton's /etc: this sandbox's `hosts` and `hostname` (written on `scratch`), and
-/// [`ETC_DIRS`], all read-only.
-fn bind_etc(new_root: &Path, hostname: &str, scratch: &Path) -> Step {
+/// [`ETC_DIRS`], all to be read-only.
+fn bind_etc(new_root: &Path, hostname: &str, scratch: &Path, read_only: &mut ReadOnlyBinds) -> Step {
     let etc = new_root.join("etc");
     let hosts = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n");
     let [hostname_file, hosts_file] = skeleton::PER_SANDBOX_FILES;
     for (name, contents) in [(hostname_file, format!("{hostname}\n")), (hosts_file, hosts)] {
         let own = scratch.join(name);
         write_file(&own, contents.as_bytes(), 0o644)?;
-        bind_read_only(&own, &etc.join(name))?;
+        read_only.bind(&own, &etc.join(name))?;
     }
     for name in ETC_DIRS {
         let (host, inside) = (Path::new("/etc").join(name), etc.join(name));
         if host.is_dir() && inside.is_dir() {
-            bind_read_only(&host, &inside)?;
+            read_only.bind(&host, &inside)?;
         }
     }
     Ok(())
@@ -221,11 +223,43 @@ fn mount_dev(new_root: &Path) -> Step {
     .map_err(fail("mount /dev/shm"))
 }
 
-/// Binds `source` on `target` and makes the bind read-only, keeping the flags the kernel locks
-/// on mounts inherited from a more privileged namespace (nosuid, nodev, noexec).
+/// Binds (with the mounts below them) made read-only together once all are in place: one
+/// `mount_setattr` over the whole tree, or where the kernel predates it (Linux 5.12) a remount of
+/// each bind (then the mounts below a bound directory, if it has any, stay as they were).
+#[derive(Default)]
+struct ReadOnlyBinds {
+    targets: Vec<PathBuf>,
+}
+
+impl ReadOnlyBinds {
+    fn bind(&mut self, source: &Path, target: &Path) -> Step {
+        mount(Some(source), target, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
+            .map_err(fail(format!("bind {}", source.display())))?;
+        self.targets.push(target.to_owned());
+        Ok(())
+    }
+
+    /// Makes `root` and every mount below it read-only and nosuid: at least all the binds made.
+    fn seal(self, root: &Path) -> Step {
+        match crate::sys::mount::make_read_only(root, true) {
+            Ok(()) => Ok(()),
+            Err(nix::errno::Errno::ENOSYS) => self.targets.iter().try_for_each(|target| remount_read_only(target)),
+            Err(errno) => Err(fail(format!("make {} read-only", root.display()))(errno)),
+        }
+    }
+}
+
+/// Binds `source` on `target`, read-only.
 fn bind_read_only(source: &Path, target: &Path) -> Step {
-    let stage = format!("bind {} read-only", source.display());
-    mount(Some(source), target, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE).map_err(fail(stage.clone()))?;
+    let mut bind = ReadOnlyBinds::default();
+    bind.bind(source, target)?;
+    bind.seal(target)
+}
+
+/// Remounts the bind at `target` read-only and nosuid, keeping the flags the kernel locks on
+/// mounts inherited from a more privileged namespace (nodev, noexec, atime).
+fn remount_read_only(target: &Path) -> Step {
+    let stage = format!("make {} read-only", target.display());
     let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID;
     if let Ok(stats) = statvfs(target) {
         let inherited = stats.flags();

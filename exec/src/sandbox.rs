@@ -355,19 +355,11 @@ impl Sandbox {
         let InitSpec { control: init_end, .. } = spec;
         drop((init_end, monitor_setup));
 
-        // The reply thread starts now, while the sandbox is being built; the init's `Ready`
-        // reaches `wait_ready` through it.
+        // The init's `Ready` reaches `wait_ready` through the reply thread (see `dispatch`).
         let control = Arc::new(host_end);
         let waiters: Waiters = Arc::new(Mutex::new(HashMap::new()));
         let (setup_sender, setup_replies) = mpsc::channel();
         lock(&waiters).insert(SETUP_ID, setup_sender);
-        let reply_thread = {
-            let (control, waiters) = (Arc::clone(&control), Arc::clone(&waiters));
-            std::thread::Builder::new()
-                .name(format!("sandguard-{}", config.name))
-                .spawn(move || dispatch(control.as_raw_fd(), &waiters))
-                .map_err(io_setup("start the reply thread"))?
-        };
 
         let mut sandbox = Self {
             name: config.name.clone(),
@@ -380,10 +372,19 @@ impl Sandbox {
             landlock_abi: 0,
             files: OnceLock::new(),
             command_owner: mapping.host_ids_of_command_user(),
-            reply_thread: Some(reply_thread),
+            reply_thread: None,
             destroyed: false,
         };
         sandbox.start_init(monitor, mapping, &host_setup, skeleton)?;
+        // Started only now, while the init builds its root: a thread started along with the
+        // monitor took a core from it.
+        sandbox.reply_thread = Some({
+            let (control, waiters) = (Arc::clone(&sandbox.control), Arc::clone(&sandbox.waiters));
+            std::thread::Builder::new()
+                .name(format!("sandguard-{}", config.name))
+                .spawn(move || dispatch(control.as_raw_fd(), &waiters))
+                .map_err(io_setup("start the reply thread"))?
+        });
 
         // The cgroup is made while the init builds its root, which takes longer: on two cores
         // the one costs no time on top of the other. The init joins it before anything else

@@ -4,6 +4,7 @@
 //! safe modules above (`sandbox`, `init`, `rootfs`).
 
 pub(crate) mod harden;
+pub(crate) mod mount;
 pub(crate) mod openat2;
 pub(crate) mod process;
 
