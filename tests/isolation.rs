@@ -122,7 +122,7 @@ fn own_hostname_and_no_network_but_loopback() {
 }
 
 #[test]
-fn commands_have_no_capabilities_no_new_privs_and_seccomp() {
+fn commands_have_no_capabilities_no_new_privs_seccomp_and_default_signals() {
     let sandbox = sandbox();
     let status = stdout(&sh(&sandbox, "cat /proc/self/status"));
     let field = |name: &str| {
@@ -133,6 +133,9 @@ fn commands_have_no_capabilities_no_new_privs_and_seccomp() {
     assert_eq!(field("CapBnd:"), "0000000000000000");
     assert_eq!(field("NoNewPrivs:"), "1");
     assert_eq!(field("Seccomp:"), "2");
+    // Nothing ignored or blocked is inherited from the host (Rust ignores SIGPIPE) or the init.
+    assert_eq!(field("SigIgn:"), "0000000000000000");
+    assert_eq!(field("SigBlk:"), "0000000000000000");
 }
 
 #[test]

@@ -67,9 +67,6 @@ pub(crate) fn run(mut spec: InitSpec) -> ! {
     if let Err(errno) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP) {
         fail("create the cgroup namespace (unshare)", errno.desc().to_owned());
     }
-    if let Err(errno) = process::loopback_up() {
-        fail("bring up loopback", errno.desc().to_owned());
-    }
     let writable: Vec<&std::path::Path> =
         rootfs::WRITABLE_DIRS.iter().map(std::path::Path::new).chain([std::path::Path::new("/dev")]).collect();
     let readable: Vec<&std::path::Path> = ["/"].iter().map(std::path::Path::new).filter(|path| path.exists()).collect();
@@ -259,7 +256,8 @@ fn start_command(
     report: &mut Report,
 ) {
     use std::fmt::Write as _;
-    process::reset_signals();
+    // The dispositions are the defaults already: the monitor reset them before forking the init.
+    process::unblock_all_signals();
     // Its own session and process group: a timeout kills the command with everything it started.
     if let Err(errno) = nix::unistd::setsid() {
         let _ = write!(report, "setsid: {}", errno.desc());

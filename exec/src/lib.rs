@@ -7,12 +7,15 @@
 //! are pipes the host reads directly.
 //!
 //! How a sandbox starts: the host forks a monitor, which makes the new namespaces (all but the
-//! cgroup one), waits for the host to write its uid and gid maps, forks the init as the host's own
-//! child (`CLONE_PARENT`) and exits. The init builds its root on the host's shared read-only
-//! skeleton while the host makes the sandbox's cgroup; then the init joins the cgroup, makes its
-//! cgroup namespace, brings loopback up, prepares Landlock, installs the seccomp filter (which
-//! every command inherits) and reports ready. Destroying it kills the init, which takes every
-//! process of its PID namespace along; once the host has reaped it, the cgroup is empty and removed.
+//! cgroup one); while the host writes its uid and gid maps, it resets signal dispositions, empties
+//! the capability bounding set and brings loopback up, for every process of the sandbox to
+//! inherit; then it forks the init as the host's own child (`CLONE_PARENT`) and exits. The init
+//! builds its root on the host's shared read-only skeleton while the host makes the sandbox's
+//! cgroup; then the init joins the cgroup, makes its cgroup namespace, prepares Landlock, installs
+//! the seccomp filter (which every command inherits) and reports ready. Destroying it kills the
+//! init, which takes every process of its PID namespace along; once the host has reaped it, the
+//! cgroup is empty and removed. [`Sandbox::run_once`] hands the init its one command before it is
+//! ready, and the init ends itself once that command has ended.
 
 // `unsafe` lives in `sys/` only (each block with a `// SAFETY:` comment); `deny` rather than
 // `forbid` so that module alone can allow it.

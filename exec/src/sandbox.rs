@@ -784,9 +784,10 @@ fn dispatch(control: RawFd, waiters: &Waiters) {
 /// host holds PID 1 of the sandbox directly.
 ///
 /// Its steps, over the `setup` socket: make every namespace but the cgroup one (the init makes
-/// that once it is in the sandbox's cgroup), say `u`; wait for the host to write the uid and gid
-/// maps and say `m`, followed by the path of the root's shared skeleton if there is one; fork the
-/// init, say `p` and its pid, exit. A failure is reported as `f` and a message instead.
+/// that once it is in the sandbox's cgroup), say `u`; prepare what the sandbox's processes
+/// inherit (see `prepare_inherited_state`) while the host writes the uid and gid maps and says
+/// `m`, followed by the path of the root's shared skeleton if there is one; fork the init, say
+/// `p` and its pid, exit. A failure is reported as `f` and a message instead.
 fn monitor_main(mut spec: InitSpec, setup: OwnedFd) -> ! {
     // Descriptors of the host (other sandboxes' sockets, other commands' pipes) must not live on
     // in this sandbox: they would keep those open after their owners closed them.
@@ -808,6 +809,9 @@ fn monitor_main(mut spec: InitSpec, setup: OwnedFd) -> ! {
     if protocol::send_bytes(setup, b"u", &[]).is_err() {
         process::exit_now(1);
     }
+    // While the host writes the id maps; a failure is reported after `m`, where the host
+    // expects either news.
+    let prepared = prepare_inherited_state(&mut spec.hardening);
     let mut buffer = Vec::new();
     match protocol::receive_bytes(setup, &mut buffer) {
         Ok(Some((len, _))) if len >= 1 && buffer[0] == b'm' => {
@@ -815,6 +819,10 @@ fn monitor_main(mut spec: InitSpec, setup: OwnedFd) -> ! {
             spec.skeleton = (!skeleton.is_empty()).then(|| PathBuf::from(std::ffi::OsStr::from_bytes(skeleton)));
         }
         _ => process::exit_now(1),
+    }
+    if let Err(message) = prepared {
+        let _ = protocol::send_bytes(setup, format!("f{message}").as_bytes(), &[]);
+        process::exit_now(1);
     }
     // Root of the new user namespace (mapped to an unprivileged host uid), so files we create
     // have an owner the namespace knows.
@@ -838,6 +846,15 @@ fn monitor_main(mut spec: InitSpec, setup: OwnedFd) -> ! {
         }
         Err(errno) => fail("fork the sandbox init", errno),
     }
+}
+
+/// What every process of the sandbox inherits from the monitor: default signal dispositions, an
+/// empty capability bounding set, and loopback up in the new network namespace (each allowed by
+/// the capabilities `unshare` gave in the new user namespace). Fails as `stage: error`.
+fn prepare_inherited_state(hardening: &mut Hardening) -> Result<(), String> {
+    process::reset_signal_dispositions();
+    hardening.empty_bounding_set().map_err(|error| format!("empty the capability bounding set: {error}"))?;
+    process::loopback_up().map_err(|errno| format!("bring up loopback: {}", errno.desc()))
 }
 
 /// The monitor, reaped exactly once: by [`Monitor::reap`], or killed and reaped when dropped on

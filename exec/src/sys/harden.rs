@@ -11,7 +11,9 @@
 //! 2. `setgroups([gid])`, `setresgid(gid, gid, gid)`;
 //! 3. securebits `NOROOT`, `NO_CAP_AMBIENT_RAISE` set, `KEEP_CAPS` clear, all locked: uid 0 gets
 //!    no capabilities from `execve` and nothing can turn that back;
-//! 4. every capability dropped from the bounding set, the ambient set cleared;
+//! 4. every capability dropped from the bounding set (unless [`Hardening::empty_bounding_set`]
+//!    already emptied it in an ancestor: the sandbox's monitor does, once for all its processes),
+//!    the ambient set cleared;
 //! 5. `setresuid(uid, uid, uid)`, then `capset` to all-zero effective, permitted and inheritable
 //!    (`setresuid` already cleared them unless uid is 0);
 //! 6. `no_new_privs`;
@@ -211,6 +213,8 @@ pub(crate) struct Hardening {
     /// The filter is already installed in the calling process (the sandbox's init), so every
     /// child inherits it through `fork` and does not install it again.
     seccomp_inherited: bool,
+    /// The bounding set is already empty in the calling process, and so in every child.
+    bounding_set_inherited: bool,
 }
 
 /// Securebits set before the uid changes, every one of them locked.
@@ -238,7 +242,20 @@ impl Hardening {
             last_capability: last_capability()?,
             seccomp: seccomp_filter::compile()?,
             seccomp_inherited: false,
+            bounding_set_inherited: false,
         })
+    }
+
+    /// Empties the bounding set of the calling process, which every process it forks inherits:
+    /// they then skip that step (41 calls each). The sandbox's monitor does it, in new user
+    /// namespace where it holds `CAP_SETPCAP`, while the host writes its id maps; the caller's
+    /// own effective and permitted capabilities stay.
+    pub(crate) fn empty_bounding_set(&mut self) -> Result<(), HardenError> {
+        for capability in 0..=self.last_capability {
+            prctl(libc::PR_CAPBSET_DROP, capability).map_err(|errno| Step::DropBoundingSet.failed(errno))?;
+        }
+        self.bounding_set_inherited = true;
+        Ok(())
     }
 
     /// Installs the seccomp filter in the calling process — the sandbox's init, once its root is
@@ -311,8 +328,10 @@ impl Hardening {
         setgroups(&[self.gid]).map_err(|errno| Step::SetGroups.failed(errno))?;
         setresgid(self.gid, self.gid, self.gid).map_err(|errno| Step::SetResGid.failed(errno))?;
         prctl(libc::PR_SET_SECUREBITS, SECURE_BITS).map_err(|errno| Step::SecureBits.failed(errno))?;
-        for capability in 0..=self.last_capability {
-            prctl(libc::PR_CAPBSET_DROP, capability).map_err(|errno| Step::DropBoundingSet.failed(errno))?;
+        if !self.bounding_set_inherited {
+            for capability in 0..=self.last_capability {
+                prctl(libc::PR_CAPBSET_DROP, capability).map_err(|errno| Step::DropBoundingSet.failed(errno))?;
+            }
         }
         prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong)
             .map_err(|errno| Step::ClearAmbient.failed(errno))?;

@@ -91,18 +91,34 @@ pub(crate) fn reap(pid: i32) -> Option<Reaped> {
     })
 }
 
-/// Restores the default disposition of every signal and unblocks them all: a command must not
-/// inherit the host's ignored `SIGPIPE` (Rust ignores it) or the init's blocked `SIGCHLD`.
-pub(crate) fn reset_signals() {
-    for signal in 1..libc::SIGRTMAX() {
+/// Restores the default disposition of every signal: no process of the sandbox may inherit the
+/// host's ignored `SIGPIPE` (Rust ignores it), nor a handler of the host's.
+/// Signals 32 and 33 included, which glibc's `signal` refuses to touch (it keeps them for its
+/// threads) but a process may still have inherited ignored.
+pub(crate) fn reset_signal_dispositions() {
+    // The kernel's `struct sigaction`, all zero: SIG_DFL, no flags, no restorer, empty mask. No
+    // architecture's is larger than four words.
+    let default = [0u64; 4];
+    for signal in 1..=64 {
         if signal == libc::SIGKILL || signal == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: installing SIG_DFL for a valid signal number has no memory-safety conditions.
+        // SAFETY: `default` is a readable all-zero `struct sigaction` at least as large as the
+        // kernel's; the old action is not asked for (null); the mask size is the kernel's.
         unsafe {
-            libc::signal(signal, libc::SIG_DFL);
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                signal,
+                default.as_ptr(),
+                std::ptr::null_mut::<libc::c_void>(),
+                std::mem::size_of::<u64>(),
+            );
         }
     }
+}
+
+/// Unblocks every signal: a command must not inherit the init's blocked `SIGCHLD`.
+pub(crate) fn unblock_all_signals() {
     // SAFETY: an empty set is a valid mask; the old-mask pointer may be null.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
