@@ -110,3 +110,38 @@ fn workdir_and_audit_log() {
         .expect("verify runs");
     assert_eq!(status(&verify), 0, "{}", text(&verify.stdout));
 }
+
+/// `sandguard run` is single-threaded when it makes its sandbox, so its init is forked straight
+/// into the namespaces, where a service (many threads) goes through a monitor, which the
+/// library's isolation suite covers: this is that suite's gist, through the other door.
+#[test]
+fn the_sandbox_of_run_is_isolated_like_any_other() {
+    let secret = tempfile::Builder::new().prefix("sandguard-run-secret").tempfile_in("/root").expect("file in /root");
+    let script = format!(
+        "echo pid $$; hostname; cat /proc/self/uid_map; grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp|SigIgn):' \
+         /proc/self/status; ls /sys/class/net 2>/dev/null || cat /proc/net/dev; test -e {} && echo host-file-visible; \
+         touch /usr/probe 2>/dev/null && echo usr-writable; echo processes $(ls /proc | grep -c '^[0-9]')",
+        secret.path().display()
+    );
+    let out = run(["--", "/bin/sh", "-c", script.as_str()]);
+    assert_eq!(status(&out), 0, "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "pid 2", "the command is PID 2, its init PID 1: {stdout}");
+    assert!(lines[1].starts_with("run-"), "its own host name: {stdout}");
+    let map: Vec<u64> = lines[2].split_whitespace().map(|n| n.parse().expect("uid map")).collect();
+    assert_eq!(map[0], 0);
+    assert!(map[1] > 0, "root inside is not root outside: {stdout}");
+    for (field, value) in
+        [("CapEff", "0000000000000000"), ("CapBnd", "0000000000000000"), ("NoNewPrivs", "1"), ("Seccomp", "2")]
+    {
+        assert!(lines.iter().any(|line| line.starts_with(field) && line.ends_with(value)), "{field}: {stdout}");
+    }
+    assert!(lines.iter().any(|line| line.starts_with("SigIgn") && line.ends_with("0000000000000000")), "{stdout}");
+    assert!(!stdout.contains("host-file-visible") && !stdout.contains("usr-writable"), "{stdout}");
+    assert!(!lines.iter().any(|line| line.starts_with("eth") || line.contains("eth0:")), "only loopback: {stdout}");
+    // The init, the shell, its subshell, `ls` and `grep`: no host process is visible.
+    let processes: usize =
+        lines.last().and_then(|line| line.strip_prefix("processes ")).expect("count").parse().expect("n");
+    assert!(processes <= 5, "{stdout}");
+}

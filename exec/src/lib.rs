@@ -6,15 +6,16 @@
 //! sandbox's cgroup. The host talks to the init over a socket pair; a command's standard streams
 //! are pipes the host reads directly.
 //!
-//! How a sandbox starts: the host forks a monitor, which makes the new namespaces (all but the
-//! cgroup one); while the host writes its uid and gid maps, it resets signal dispositions, empties
-//! the capability bounding set and brings loopback up, for every process of the sandbox to
-//! inherit; then it forks the init as the host's own child (`CLONE_PARENT`) and exits. The init
-//! builds its root on the host's shared read-only skeleton while the host makes the sandbox's
-//! cgroup; then the init joins the cgroup, makes its cgroup namespace, prepares Landlock, installs
-//! the seccomp filter (which every command inherits) and reports ready. Destroying it kills the
-//! init, which takes every process of its PID namespace along; once the host has reaped it, the
-//! cgroup is empty and removed. [`Sandbox::run_once`] hands the init its one command before it is
+//! How a sandbox starts (see `start`): a single-threaded host forks the init straight into new
+//! namespaces (all but the cgroup one); a multi-threaded one forks a monitor that makes them and
+//! forks the init as the host's own child (`CLONE_PARENT`). While the host writes the uid and gid
+//! maps, that first child resets signal dispositions, empties the capability bounding set and
+//! brings loopback up, for every process of the sandbox to inherit. The init builds its root on
+//! the host's shared read-only skeleton while the host makes the sandbox's cgroup; then the init
+//! joins the cgroup, makes its cgroup namespace, prepares Landlock, installs the seccomp filter
+//! (which every command inherits) and reports ready. Destroying it kills the init, which takes
+//! every process of its PID namespace along; once the host has reaped it, the cgroup is empty and
+//! removed. [`Sandbox::run_once`] hands the init its one command before it is
 //! ready, and the init ends itself once that command has ended.
 
 // `unsafe` lives in `sys/` only (each block with a `// SAFETY:` comment); `deny` rather than
@@ -30,6 +31,7 @@ mod protocol;
 mod rootfs;
 mod sandbox;
 pub mod session;
+mod start;
 #[allow(unsafe_code)]
 mod sys;
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sched::CloneFlags;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::unistd::Pid;
@@ -21,11 +20,12 @@ use sandguard_policy::{NetworkPolicy, ResourceLimits};
 use crate::cgroup::{Cgroup, CgroupLimits, CgroupUsage};
 use crate::error::Error;
 use crate::files::FileOps;
-use crate::init::{self, InitSpec};
+use crate::init::InitSpec;
 use crate::protocol::{self, Reply, Request};
-use crate::rootfs::{self, SANDBOX_GID, SANDBOX_UID};
+use crate::rootfs;
+use crate::start::{self, IdMapping};
 use crate::sys::harden::{Hardening, HardeningOptions, LandlockMode, Rlimits};
-use crate::sys::process::{self, Forked};
+use crate::sys::process;
 
 /// How to build a sandbox.
 #[derive(Debug, Clone)]
@@ -331,12 +331,8 @@ impl Sandbox {
         })
         .map_err(|error| Error::Hardening(error.to_string()))?;
 
-        let seqpacket_pair = || {
-            socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
-                .map_err(setup("socketpair"))
-        };
-        let (host_end, init_end) = seqpacket_pair()?;
-        let (host_setup, monitor_setup) = seqpacket_pair()?;
+        let (host_end, init_end) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+            .map_err(setup("socketpair"))?;
         let spec = InitSpec {
             control: init_end,
             hardening,
@@ -345,16 +341,6 @@ impl Sandbox {
             skeleton: None,
             landlock_required: !config.allow_weaker,
         };
-        let monitor = match process::fork().map_err(setup("fork"))? {
-            Forked::Child => {
-                drop((host_end, host_setup));
-                monitor_main(spec, monitor_setup)
-            }
-            Forked::Parent(pid) => Monitor { pid, reaped: false },
-        };
-        let InitSpec { control: init_end, .. } = spec;
-        drop((init_end, monitor_setup));
-
         // The init's `Ready` reaches `wait_ready` through the reply thread (see `dispatch`).
         let control = Arc::new(host_end);
         let waiters: Waiters = Arc::new(Mutex::new(HashMap::new()));
@@ -375,9 +361,9 @@ impl Sandbox {
             reply_thread: None,
             destroyed: false,
         };
-        sandbox.start_init(monitor, mapping, &host_setup, skeleton)?;
+        sandbox.init_pid = start::start_init(spec, &mapping, skeleton)?;
         // Started only now, while the init builds its root: a thread started along with the
-        // monitor took a core from it.
+        // sandbox's first process took a core from it.
         sandbox.reply_thread = Some({
             let (control, waiters) = (Arc::clone(&sandbox.control), Arc::clone(&sandbox.waiters));
             std::thread::Builder::new()
@@ -409,34 +395,6 @@ impl Sandbox {
             .map_err(io_setup("hand the cgroup to the init"))?;
         drop(joins);
         Ok((sandbox, setup_replies))
-    }
-
-    /// Walks the monitor through its steps (see `monitor_main`) up to the init's birth, and reaps
-    /// it. On an error the monitor is killed and reaped; once the init exists, it is killed by the
-    /// caller's `Drop`.
-    fn start_init(
-        &mut self,
-        mut monitor: Monitor,
-        mapping: IdMapping,
-        setup: &OwnedFd,
-        skeleton: fn() -> Option<PathBuf>,
-    ) -> Result<(), Error> {
-        // Looked up (and made the first time) while the monitor makes the namespaces.
-        let skeleton = skeleton();
-        let mut buffer = Vec::new();
-        expect_step(setup, &mut buffer, b"u")?;
-        mapping.write(monitor.pid.as_raw())?;
-        let mut maps_written = b"m".to_vec();
-        maps_written.extend_from_slice(skeleton.as_deref().map_or(&[][..], |path| path.as_os_str().as_bytes()));
-        protocol::send_bytes(setup.as_raw_fd(), &maps_written, &[]).map_err(io_setup("start the sandbox"))?;
-        let pid = expect_step(setup, &mut buffer, b"p")?;
-        self.init_pid = pid
-            .try_into()
-            .map(i32::from_ne_bytes)
-            .map_err(|_| Error::Setup { stage: "fork the sandbox init".into(), error: "no process id".into() })?;
-        // The monitor's work is done: it exits, and the init is our child from now on.
-        monitor.reap();
-        Ok(())
     }
 
     /// Waits for the init's `Ready` (or the step that failed).
@@ -779,130 +737,6 @@ fn dispatch(control: RawFd, waiters: &Waiters) {
     lock(waiters).clear();
 }
 
-/// The monitor: the host's first child, which makes the namespaces and forks the init into
-/// them. It lives only that long: the init is forked as the host's child (`CLONE_PARENT`), so the
-/// host holds PID 1 of the sandbox directly.
-///
-/// Its steps, over the `setup` socket: make every namespace but the cgroup one (the init makes
-/// that once it is in the sandbox's cgroup), say `u`; prepare what the sandbox's processes
-/// inherit (see `prepare_inherited_state`) while the host writes the uid and gid maps and says
-/// `m`, followed by the path of the root's shared skeleton if there is one; fork the init, say
-/// `p` and its pid, exit. A failure is reported as `f` and a message instead.
-fn monitor_main(mut spec: InitSpec, setup: OwnedFd) -> ! {
-    // Descriptors of the host (other sandboxes' sockets, other commands' pipes) must not live on
-    // in this sandbox: they would keep those open after their owners closed them.
-    process::close_descriptors_except(&[setup.as_raw_fd(), spec.control.as_raw_fd()]);
-    let setup = setup.as_raw_fd();
-    let fail = |stage: &str, errno: nix::errno::Errno| -> ! {
-        let _ = protocol::send_bytes(setup, format!("f{stage}: {}", errno.desc()).as_bytes(), &[]);
-        process::exit_now(1)
-    };
-    let namespaces = CloneFlags::CLONE_NEWUSER
-        | CloneFlags::CLONE_NEWNS
-        | CloneFlags::CLONE_NEWPID
-        | CloneFlags::CLONE_NEWNET
-        | CloneFlags::CLONE_NEWUTS
-        | CloneFlags::CLONE_NEWIPC;
-    if let Err(errno) = nix::sched::unshare(namespaces) {
-        fail("create namespaces (unshare)", errno);
-    }
-    if protocol::send_bytes(setup, b"u", &[]).is_err() {
-        process::exit_now(1);
-    }
-    // While the host writes the id maps; a failure is reported after `m`, where the host
-    // expects either news.
-    let prepared = prepare_inherited_state(&mut spec.hardening);
-    let mut buffer = Vec::new();
-    match protocol::receive_bytes(setup, &mut buffer) {
-        Ok(Some((len, _))) if len >= 1 && buffer[0] == b'm' => {
-            let skeleton = &buffer[1..len];
-            spec.skeleton = (!skeleton.is_empty()).then(|| PathBuf::from(std::ffi::OsStr::from_bytes(skeleton)));
-        }
-        _ => process::exit_now(1),
-    }
-    if let Err(message) = prepared {
-        let _ = protocol::send_bytes(setup, format!("f{message}").as_bytes(), &[]);
-        process::exit_now(1);
-    }
-    // Root of the new user namespace (mapped to an unprivileged host uid), so files we create
-    // have an owner the namespace knows.
-    let root = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
-    if let Err(errno) = nix::unistd::setresgid(root.0, root.0, root.0) {
-        fail("setresgid", errno);
-    }
-    if let Err(errno) = nix::unistd::setresuid(root.1, root.1, root.1) {
-        fail("setresuid", errno);
-    }
-    match process::fork_sibling() {
-        Ok(Forked::Child) => {
-            let _ = nix::unistd::close(setup);
-            init::run(spec)
-        }
-        Ok(Forked::Parent(init_pid)) => {
-            let mut message = [b'p', 0, 0, 0, 0];
-            message[1..].copy_from_slice(&init_pid.as_raw().to_ne_bytes());
-            let _ = protocol::send_bytes(setup, &message, &[]);
-            process::exit_now(0)
-        }
-        Err(errno) => fail("fork the sandbox init", errno),
-    }
-}
-
-/// What every process of the sandbox inherits from the monitor: default signal dispositions, an
-/// empty capability bounding set, and loopback up in the new network namespace (each allowed by
-/// the capabilities `unshare` gave in the new user namespace). Fails as `stage: error`.
-fn prepare_inherited_state(hardening: &mut Hardening) -> Result<(), String> {
-    process::reset_signal_dispositions();
-    hardening.empty_bounding_set().map_err(|error| format!("empty the capability bounding set: {error}"))?;
-    process::loopback_up().map_err(|errno| format!("bring up loopback: {}", errno.desc()))
-}
-
-/// The monitor, reaped exactly once: by [`Monitor::reap`], or killed and reaped when dropped on
-/// an error path.
-struct Monitor {
-    pid: Pid,
-    reaped: bool,
-}
-
-impl Monitor {
-    /// Waits for the monitor, which exits once it has forked the init.
-    fn reap(&mut self) {
-        if !self.reaped {
-            self.reaped = true;
-            let _ = nix::sys::wait::waitpid(self.pid, None);
-        }
-    }
-}
-
-impl Drop for Monitor {
-    fn drop(&mut self) {
-        if !self.reaped {
-            // Not reaped yet, so the pid is still ours and cannot name another process.
-            let _ = kill(self.pid, Signal::SIGKILL);
-            self.reap();
-        }
-    }
-}
-
-/// Receives the monitor's next step, which must be `step` (its first byte); returns the rest.
-fn expect_step<'b>(setup: &OwnedFd, buffer: &'b mut Vec<u8>, step: &[u8; 1]) -> Result<&'b [u8], Error> {
-    let stage = match step {
-        b"u" => "create namespaces (unshare)",
-        b"p" => "fork the sandbox init",
-        _ => "start the sandbox",
-    };
-    match protocol::receive_bytes(setup.as_raw_fd(), buffer) {
-        Ok(Some((len, _))) if len >= 1 && buffer[0] == step[0] => Ok(&buffer[1..len]),
-        Ok(Some((len, _))) if len >= 1 && buffer[0] == b'f' => {
-            let message = String::from_utf8_lossy(&buffer[1..len]).into_owned();
-            let (stage, error) = message.split_once(": ").unwrap_or((stage, &message));
-            Err(Error::Setup { stage: stage.to_owned(), error: error.to_owned() })
-        }
-        Ok(_) => Err(Error::Setup { stage: stage.into(), error: "the monitor ended early".into() }),
-        Err(error) => Err(Error::Setup { stage: stage.into(), error: error.to_string() }),
-    }
-}
-
 /// The files through which a process moves itself into `cgroup`: v1's per-thread `tasks` (the
 /// init is single-threaded, so its thread is the whole process), v2's `cgroup.procs`.
 fn self_join_files(cgroup: &Cgroup) -> Result<Vec<OwnedFd>, Error> {
@@ -922,63 +756,6 @@ fn self_join_files(cgroup: &Cgroup) -> Result<Vec<OwnedFd>, Error> {
                 .map_err(io_setup("open the cgroup's task list"))
         })
         .collect()
-}
-
-/// How uids and gids inside map to the host.
-#[derive(Debug, Clone, Copy)]
-struct IdMapping {
-    /// First host uid of the sandbox's range (inner 0 maps here).
-    host_base: u32,
-    /// How many ids are mapped.
-    count: u32,
-    /// The uid commands run as, inside.
-    command_uid: u32,
-    /// The gid commands run as, inside.
-    command_gid: u32,
-}
-
-impl IdMapping {
-    /// As root: a random one of 4096 ranges of 65536 subordinate ids from 2^28 up, so a sandbox's
-    /// root is never host root and two sandboxes rarely share ids. Otherwise: our own uid alone.
-    fn choose() -> Self {
-        if nix::unistd::geteuid().is_root() {
-            let slot = random_u32() % 4096;
-            Self {
-                host_base: 0x1000_0000 + slot * 0x1_0000,
-                count: 0x1_0000,
-                command_uid: SANDBOX_UID,
-                command_gid: SANDBOX_GID,
-            }
-        } else {
-            Self { host_base: nix::unistd::geteuid().as_raw(), count: 1, command_uid: 0, command_gid: 0 }
-        }
-    }
-
-    /// The host uid and gid that commands' files belong to.
-    fn host_ids_of_command_user(&self) -> (u32, u32) {
-        (self.host_base.saturating_add(self.command_uid), self.host_base.saturating_add(self.command_gid))
-    }
-
-    fn write(&self, pid: i32) -> Result<(), Error> {
-        let map = format!("0 {} {}\n", self.host_base, self.count);
-        if self.count == 1 {
-            std::fs::write(format!("/proc/{pid}/setgroups"), "deny").map_err(io_setup("write setgroups"))?;
-            let gid = format!("0 {} 1\n", nix::unistd::getegid().as_raw());
-            std::fs::write(format!("/proc/{pid}/gid_map"), gid).map_err(io_setup("write gid_map"))?;
-        } else {
-            std::fs::write(format!("/proc/{pid}/gid_map"), &map).map_err(io_setup("write gid_map"))?;
-        }
-        std::fs::write(format!("/proc/{pid}/uid_map"), &map).map_err(io_setup("write uid_map"))
-    }
-}
-
-fn random_u32() -> u32 {
-    let mut bytes = [0u8; 4];
-    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).is_err() {
-        // No randomness: fall back to something that still differs between processes.
-        return std::process::id().wrapping_mul(2_654_435_761);
-    }
-    u32::from_ne_bytes(bytes)
 }
 
 fn validate_name(name: &str) -> Result<(), Error> {

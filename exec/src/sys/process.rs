@@ -29,14 +29,14 @@ pub(crate) fn fork() -> Result<Forked, Errno> {
     }
 }
 
-/// `fork(2)`, except that the new process is a child of this process's parent, not of this
-/// process (`CLONE_PARENT`): the monitor forks the sandbox's init as the host's child, and exits.
+/// `clone(2)` with `flags` and no new stack: `fork`, plus what the flags ask for, e.g. new
+/// namespaces, or `CLONE_PARENT` (the monitor forks the sandbox's init as the host's child).
 ///
 /// Only for a single-threaded caller. The raw `clone` skips glibc's fork handlers (there is no
 /// other thread whose locks they would reset) and leaves glibc's cached thread id stale in the
 /// child, which glibc's own `raise` and `abort` do not rely on (they ask the kernel).
-pub(crate) fn fork_sibling() -> Result<Forked, Errno> {
-    let flags = libc::CLONE_PARENT | libc::SIGCHLD;
+pub(crate) fn fork_raw(flags: libc::c_int) -> Result<Forked, Errno> {
+    let flags = flags | libc::SIGCHLD;
     // SAFETY: without CLONE_VM and without a new stack, `clone` is `fork`: the child continues
     // here on its own copy of the memory. The caller is single-threaded (see above), and its child
     // path ends in `exit_now`, never returning into code that could touch another thread's state.
@@ -46,6 +46,13 @@ pub(crate) fn fork_sibling() -> Result<Forked, Errno> {
         pid if pid > 0 => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
         _ => Err(Errno::last()),
     }
+}
+
+/// Whether this process has one thread: procfs counts a process's threads in the link count of
+/// its `task` directory (two plus one per thread). `false` when that cannot be read.
+pub(crate) fn is_single_threaded() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/task").is_ok_and(|task| task.nlink() == 3)
 }
 
 /// Ends this process at once, without running destructors or atexit handlers (which would flush
