@@ -21,6 +21,9 @@ use crate::rootfs::{self, RootSpec};
 use crate::sys::harden::Hardening;
 use crate::sys::process;
 
+/// The stack of the thread that makes the network namespace: a few calls deep.
+const NETWORK_THREAD_STACK: usize = 64 * 1024;
+
 /// What the init needs, prepared by the host before the fork.
 pub(crate) struct InitSpec {
     pub(crate) control: OwnedFd,
@@ -41,10 +44,28 @@ pub(crate) fn run(mut spec: InitSpec) -> ! {
         process::exit_now(1)
     };
 
+    // The network namespace takes longer to make than all the others together: a thread makes it
+    // (with loopback up) while the root is built, and the init enters it before anything of the
+    // sandbox runs. The thread is gone before the init joins the cgroup (v1 moves the calling
+    // thread only) and installs the seccomp filter (which binds the calling thread only).
+    let network = std::thread::Builder::new()
+        .name("sandguard-net".into())
+        .stack_size(NETWORK_THREAD_STACK)
+        .spawn(process::new_network_namespace)
+        .unwrap_or_else(|error| fail("create the network namespace", error.to_string()));
     let root = RootSpec { disk_bytes: spec.disk_bytes, hostname: &spec.hostname, skeleton: spec.skeleton.as_deref() };
     if let Err(error) = rootfs::build_and_enter(&root) {
         fail(&error.stage, error.error);
     }
+    let network = match network.join() {
+        Ok(Ok(namespace)) => namespace,
+        Ok(Err(errno)) => fail("create the network namespace", errno.desc().to_owned()),
+        Err(_) => fail("create the network namespace", "the thread making it failed".to_owned()),
+    };
+    if let Err(errno) = nix::sched::setns(&network, nix::sched::CloneFlags::CLONE_NEWNET) {
+        fail("enter the network namespace", errno.desc().to_owned());
+    }
+    drop(network);
     // Into the sandbox's cgroup before anything else runs (the host makes it while the root is
     // built), and then a cgroup namespace rooted there. The files were opened by the host, whose
     // credentials the kernel checks. A single-threaded process moving itself through v1's

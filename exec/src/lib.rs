@@ -7,12 +7,13 @@
 //! are pipes the host reads directly.
 //!
 //! How a sandbox starts (see `start`): a single-threaded host forks the init straight into new
-//! namespaces (all but the cgroup one); a multi-threaded one forks a monitor that makes them and
-//! forks the init as the host's own child (`CLONE_PARENT`). While the host writes the uid and gid
-//! maps, that first child resets signal dispositions, empties the capability bounding set and
-//! brings loopback up, for every process of the sandbox to inherit. The init builds its root on
-//! the host's shared read-only skeleton while the host makes the sandbox's cgroup; then the init
-//! joins the cgroup, makes its cgroup namespace, prepares Landlock, installs the seccomp filter
+//! namespaces (all but the network and cgroup ones); a multi-threaded one forks a monitor that
+//! makes them and forks the init as the host's own child (`CLONE_PARENT`). While the host writes
+//! the uid and gid maps, that first child resets signal dispositions and empties the capability
+//! bounding set, for every process of the sandbox to inherit. The init builds its root on the
+//! host's shared read-only skeleton while a thread of it makes the network namespace (with
+//! loopback up) and the host makes the sandbox's cgroup; then the init enters the network
+//! namespace, joins the cgroup, makes its cgroup namespace, prepares Landlock, installs the seccomp filter
 //! (which every command inherits) and reports ready. Destroying it kills the init, which takes
 //! every process of its PID namespace along; once the host has reaped it, the cgroup is empty and
 //! removed. [`Sandbox::run_once`] hands the init its one command before it is

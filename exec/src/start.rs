@@ -1,6 +1,10 @@
 //! How a sandbox's init comes to be: a child of the host, alone in new user, PID, mount,
 //! network, UTS and IPC namespaces, root of its user namespace, ready to build its root.
 //!
+//! Every namespace but two: the network namespace, the one slow to make (half a millisecond, all
+//! the others together a fifth of that), is made by a thread of the init while it builds its root
+//! (see `init::run`); the cgroup namespace, by the init once it is in the sandbox's cgroup.
+//!
 //! Two ways, one protocol. A single-threaded host forks the init straight into its namespaces
 //! (one `clone`, as bubblewrap does). A multi-threaded host (a service) cannot: the child of a
 //! raw `clone` may find a lock held by a thread that no longer exists in it, and glibc's `fork`,
@@ -32,12 +36,10 @@ use crate::rootfs::{SANDBOX_GID, SANDBOX_UID};
 use crate::sys::harden::Hardening;
 use crate::sys::process::{self, Forked};
 
-/// Every namespace the init starts in; it makes its cgroup namespace itself, once it is in the
-/// sandbox's cgroup.
+/// The namespaces the init starts in (see the module's documentation for the other two).
 const NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWUSER
     .union(CloneFlags::CLONE_NEWNS)
     .union(CloneFlags::CLONE_NEWPID)
-    .union(CloneFlags::CLONE_NEWNET)
     .union(CloneFlags::CLONE_NEWUTS)
     .union(CloneFlags::CLONE_NEWIPC);
 
@@ -155,12 +157,11 @@ fn close_host_descriptors(spec: &InitSpec, setup: &OwnedFd) {
 }
 
 /// What every process of the sandbox inherits from the first child: default signal
-/// dispositions, an empty capability bounding set, and loopback up in the new network namespace
-/// (each allowed by the capabilities the new user namespace gave). Fails as `stage: error`.
+/// dispositions and an empty capability bounding set (which `CAP_SETPCAP` in the new user
+/// namespace allows). Fails as `stage: error`.
 fn prepare_inherited_state(hardening: &mut Hardening) -> Result<(), String> {
     process::reset_signal_dispositions();
-    hardening.empty_bounding_set().map_err(|error| format!("empty the capability bounding set: {error}"))?;
-    process::loopback_up().map_err(|errno| format!("bring up loopback: {}", errno.desc()))
+    hardening.empty_bounding_set().map_err(|error| format!("empty the capability bounding set: {error}"))
 }
 
 /// Reports `message` (`stage: error`) as the step's failure, and ends the process.

@@ -1,7 +1,7 @@
 //! fork, wait4, execve and the few process-level calls nix does not wrap safely.
 
 use std::ffi::CString;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
@@ -242,20 +242,34 @@ pub(crate) fn spawn_shared(stack: &mut [u8], child: &mut dyn FnMut() -> i32) -> 
     if pid < 0 { Err(Errno::last()) } else { Ok(Pid::from_raw(pid)) }
 }
 
-/// Brings the loopback interface of the current network namespace up.
-pub(crate) fn loopback_up() -> Result<(), Errno> {
-    // SAFETY: a plain datagram socket; the descriptor is owned below.
+/// Moves the calling thread into a new network namespace, brings its loopback interface up, and
+/// returns a descriptor of the namespace, for other threads to `setns` into.
+pub(crate) fn new_network_namespace() -> Result<OwnedFd, Errno> {
+    /// `SIOCGSKNS` of `<linux/sockios.h>`: a descriptor of a socket's network namespace.
+    const SIOCGSKNS: libc::c_ulong = 0x894C;
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
+    // SAFETY: a plain datagram socket, in the new namespace; the descriptor is owned below.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
         return Err(Errno::last());
     }
     let socket = crate::sys::adopt_fd(fd);
+    loopback_up(&socket)?;
+    // SAFETY: SIOCGSKNS takes no argument and returns a new close-on-exec descriptor or -1.
+    let namespace = unsafe { libc::ioctl(socket.as_raw_fd(), SIOCGSKNS) };
+    if namespace < 0 {
+        return Err(Errno::last());
+    }
+    Ok(crate::sys::adopt_fd(namespace))
+}
+
+/// Brings up the loopback interface of `socket`'s network namespace.
+fn loopback_up(socket: &OwnedFd) -> Result<(), Errno> {
     // SAFETY: an all-zero ifreq is valid; the name fits (3 bytes + NUL of IFNAMSIZ).
     let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in request.ifr_name.iter_mut().zip(b"lo\0") {
         *dst = *src as libc::c_char;
     }
-    use std::os::fd::AsRawFd;
     // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write `request`, a live ifreq.
     unsafe {
         if libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) < 0 {
