@@ -359,6 +359,52 @@ impl Cgroup {
     ) -> Result<Self, CgroupError> {
         validate_name(name)?;
         limits.validate()?;
+        let placements = Self::placements(root, parent)?;
+        Self::build(root.version(), placements, name, limits, root.fake_files)
+    }
+
+    /// Removes the empty cgroups whose names start with `prefix` that processes killed before they
+    /// could remove their own (a service ended by SIGKILL) left under this process's cgroup, or
+    /// under `parent` (on v1 in every hierarchy); returns how many directories went. A directory
+    /// younger than `min_age` is left alone (its owner may be about to move a process in), and so
+    /// is one with a process or a cgroup inside: the kernel refuses to remove those.
+    ///
+    /// # Errors
+    /// [`CgroupError::MissingController`] and [`CgroupError::InvalidParent`] as for
+    /// [`Cgroup::create`]; [`CgroupError::Io`] when a parent directory cannot be listed.
+    pub fn remove_abandoned(prefix: &str, parent: Option<&Path>, min_age: Duration) -> Result<usize, CgroupError> {
+        Self::remove_abandoned_in(&CgroupRoot::detect()?, prefix, parent, min_age)
+    }
+
+    /// [`Cgroup::remove_abandoned`] in the hierarchies of `root`.
+    ///
+    /// # Errors
+    /// As [`Cgroup::remove_abandoned`].
+    pub fn remove_abandoned_in(
+        root: &CgroupRoot,
+        prefix: &str,
+        parent: Option<&Path>,
+        min_age: Duration,
+    ) -> Result<usize, CgroupError> {
+        let mut removed = 0;
+        for placement in Self::placements(root, parent)? {
+            let entries =
+                fs::read_dir(&placement.parent).map_err(|source| io_error("list", &placement.parent, source))?;
+            for entry in entries.flatten() {
+                let abandoned = entry.file_name().as_encoded_bytes().starts_with(prefix.as_bytes())
+                    && entry.metadata().is_ok_and(|meta| {
+                        meta.is_dir() && meta.modified().is_ok_and(|at| at.elapsed().is_ok_and(|age| age >= min_age))
+                    });
+                if abandoned && fs::remove_dir(entry.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Where a cgroup under `parent` (or this process's own) goes: a directory per hierarchy.
+    fn placements(root: &CgroupRoot, parent: Option<&Path>) -> Result<Vec<Placement>, CgroupError> {
         let parent = parent.map(parent_cgroup).transpose()?;
         let placements = match &root.layout {
             Layout::V1(located) => {
@@ -386,7 +432,7 @@ impl Cgroup {
                 vec![Placement { parent: dir, controllers: Controller::REQUIRED.to_vec() }]
             }
         };
-        Self::build(root.version(), placements, name, limits, root.fake_files)
+        Ok(placements)
     }
 
     /// Creates the cgroup `name` inside this one, with its own `limits` (the tighter of the two

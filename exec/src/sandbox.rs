@@ -136,6 +136,12 @@ pub struct Output {
 
 type Waiters = Arc<Mutex<HashMap<u64, Sender<Reply>>>>;
 
+/// What every sandbox's cgroup is named: this, then the sandbox's name.
+const CGROUP_PREFIX: &str = "sandguard-";
+/// How long a sandbox's cgroup must have been empty to count as abandoned; a starting sandbox
+/// moves its init in within milliseconds of making it.
+const ABANDONED_AFTER: Duration = Duration::from_secs(10);
+
 /// The waiter that `Ready` or `SetupFailed` is routed to; commands are numbered from 1.
 const SETUP_ID: u64 = 0;
 
@@ -259,6 +265,17 @@ impl Sandbox {
         Ok(sandbox)
     }
 
+    /// Removes the empty cgroups of sandboxes whose host was killed before it could destroy them
+    /// (SIGKILL, a crash), under this process's cgroup or `cgroup_parent`, and returns how many
+    /// directories went: what a service does when it starts. A running sandbox is never touched:
+    /// its cgroup holds its processes, and one made less than ten seconds ago is left to its owner.
+    ///
+    /// # Errors
+    /// When the cgroup hierarchies cannot be found or listed.
+    pub fn remove_abandoned_cgroups(cgroup_parent: Option<&std::path::Path>) -> Result<usize, Error> {
+        Ok(Cgroup::remove_abandoned(CGROUP_PREFIX, cgroup_parent, ABANDONED_AFTER)?)
+    }
+
     /// Creates a sandbox for one command and runs it there, streaming its output to `sink`;
     /// the sandbox is destroyed when the command ends. The same as [`create`](Self::create),
     /// [`exec_streaming`](Self::exec_streaming) and [`destroy`](Self::destroy), only faster: the
@@ -375,7 +392,7 @@ impl Sandbox {
         // The cgroup is made while the init builds its root, which takes longer: on two cores
         // the one costs no time on top of the other. The init joins it before anything else
         // runs in the sandbox (see `init::run`).
-        let name = format!("sandguard-{}", config.name);
+        let name = format!("{CGROUP_PREFIX}{}", config.name);
         let cgroup_limits = CgroupLimits::from(&limits);
         let created = match parent {
             Some(parent) => parent.create_child(&name, &cgroup_limits),

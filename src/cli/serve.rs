@@ -9,7 +9,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use crate::Enforcer;
-use crate::audit::{AuditLog, ChainKey, FileSink, FileSinkOptions};
+use crate::audit::{AuditLog, ChainKey, FileSink, FileSinkOptions, NewEvent, Outcome};
 use crate::middleware::auth::BearerTokens;
 use crate::policy::Policy;
 use crate::service::SandboxService;
@@ -65,7 +65,28 @@ fn prepare(args: &ServeArgs) -> Result<(Arc<SandboxService>, BearerTokens), Stri
     let sink = FileSink::open(&args.audit_log, options)
         .map_err(|error| format!("audit log {}: {error}", args.audit_log.display()))?;
     let enforcer = Arc::new(Enforcer::new(policy, AuditLog::new(sink)));
+    remove_abandoned_cgroups(&enforcer)?;
     Ok((Arc::new(SandboxService::new(enforcer)), tokens))
+}
+
+/// A service killed outright (SIGKILL, a crash) could not remove its sandboxes' cgroups; they go
+/// now, and the audit log says how many. Without cgroups (a host where the policy lets sandboxes
+/// run weaker) there is nothing to remove.
+fn remove_abandoned_cgroups(enforcer: &Enforcer) -> Result<(), String> {
+    match crate::exec::Sandbox::remove_abandoned_cgroups(None) {
+        Ok(0) => Ok(()),
+        Ok(removed) => enforcer
+            .audit()
+            .record(
+                NewEvent::new("sandguard", "cgroup.cleanup", Outcome::Allowed).detail("abandoned_directories", removed),
+            )
+            .map(drop)
+            .map_err(|error| format!("audit log: {error}")),
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "sandguard: abandoned sandbox cgroups not removed: {error}");
+            Ok(())
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -561,3 +561,46 @@ fn real_v2_mount_without_controllers_fails_closed() {
     );
     assert!(!unified.mount_point.join(&name).exists());
 }
+
+#[test]
+fn abandoned_cgroups_go_but_not_a_young_one_a_busy_one_or_another_name() {
+    let (tree, root) = fake_v2("memory pids cpu", "memory pids cpu");
+    for name in ["sandguard-left", "sandguard-busy", "other-left"] {
+        fs::create_dir(tree.path().join(name)).unwrap();
+    }
+    // In a fake tree, a file stands for what makes the kernel refuse: a process inside.
+    fs::write(tree.path().join("sandguard-busy").join("cgroup.procs"), "77\n").unwrap();
+
+    let young = Cgroup::remove_abandoned_in(&root, "sandguard-", None, Duration::from_secs(3600)).unwrap();
+    assert_eq!(young, 0, "made just now: left to its owner");
+    assert!(tree.path().join("sandguard-left").is_dir());
+
+    let removed = Cgroup::remove_abandoned_in(&root, "sandguard-", None, Duration::ZERO).unwrap();
+    assert_eq!(removed, 1);
+    assert!(!tree.path().join("sandguard-left").exists());
+    assert!(tree.path().join("sandguard-busy").is_dir() && tree.path().join("other-left").is_dir());
+}
+
+#[test]
+fn real_abandoned_cgroups_go_and_a_busy_one_stays() {
+    if !real_cgroups() {
+        return;
+    }
+    // Names of this test's own: a sweep with no age guard must not meet another test's cgroups.
+    let prefix = unique("sweep");
+    let abandoned = Cgroup::create(&format!("{prefix}-left"), None, &limits(64 * MIB, 16, 1.0)).unwrap();
+    let busy = Cgroup::create(&format!("{prefix}-busy"), None, &limits(64 * MIB, 16, 1.0)).unwrap();
+    let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+    busy.add_pid(pid_of(&child)).unwrap();
+    let (left_dirs, busy_dirs) = (abandoned.paths().to_vec(), busy.paths().to_vec());
+    // As if the owner had been killed: nothing removes it.
+    std::mem::forget(abandoned);
+
+    let removed = Cgroup::remove_abandoned(&prefix, None, Duration::ZERO).unwrap();
+    assert_eq!(removed, left_dirs.len(), "one directory per hierarchy");
+    assert!(left_dirs.iter().all(|dir| !dir.exists()));
+    assert!(busy_dirs.iter().all(|dir| dir.is_dir()), "a process is inside: the kernel keeps it");
+
+    busy.remove().unwrap();
+    wait_timeout(&mut child, Duration::from_secs(5)).expect("the child was killed with its cgroup");
+}
