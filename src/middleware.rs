@@ -44,6 +44,7 @@
 
 pub mod auth;
 pub mod future;
+pub mod guard;
 pub mod lockout;
 pub mod ownership;
 pub mod rate_limit;

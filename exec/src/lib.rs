@@ -11,13 +11,13 @@
 //! makes them and forks the init as the host's own child (`CLONE_PARENT`). While the host writes
 //! the uid and gid maps, that first child resets signal dispositions and empties the capability
 //! bounding set, for every process of the sandbox to inherit. The init builds its root on the
-//! host's shared read-only skeleton while a thread of it makes the network namespace (with
-//! loopback up) and the host makes the sandbox's cgroup; then the init enters the network
-//! namespace, joins the cgroup, makes its cgroup namespace, prepares Landlock, installs the seccomp filter
-//! (which every command inherits) and reports ready. Destroying it kills the init, which takes
-//! every process of its PID namespace along; once the host has reaped it, the cgroup is empty and
-//! removed. [`Sandbox::run_once`] hands the init its one command before it is
-//! ready, and the init ends itself once that command has ended.
+//! host's shared read-only skeleton while a thread of it makes the network namespace (with loopback
+//! up) and the host makes the sandbox's cgroup; then the init enters the network namespace, joins
+//! the cgroup, makes its cgroup namespace, prepares Landlock, installs the seccomp filter (which
+//! every command inherits) and reports ready. Destroying it kills the init, which takes every
+//! process of its PID namespace along; once the host has reaped it, the cgroup is empty and
+//! removed. [`Sandbox::run_once`] hands the init its one command before it is ready, and the init
+//! ends itself once that command has ended.
 
 // `unsafe` lives in `sys/` only (each block with a `// SAFETY:` comment); `deny` rather than
 // `forbid` so that module alone can allow it.

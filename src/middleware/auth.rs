@@ -24,17 +24,14 @@ use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
+use super::guard::{Guard, GuardLayer, GuardService};
+use super::{Actor, error_response, refuse};
+use crate::{Enforcer, Error};
 use axum::body::Body;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tower::{Layer, Service};
-
-use super::future::ResponseFuture;
-use super::{Actor, error_response, refuse};
-use crate::{Enforcer, Error};
 
 /// Decides who sent a request, from its headers.
 pub trait Authenticator: Send + Sync + 'static {
@@ -185,13 +182,19 @@ impl Authenticator for BearerTokens {
 }
 
 /// Authenticates each request with `A`; see the [module docs](self).
+pub type AuthLayer<A> = GuardLayer<AuthGuard<A>>;
+
+/// The service made by [`AuthLayer`].
+pub type Auth<S, A> = GuardService<AuthGuard<A>, S>;
+
+/// The decision of an [`AuthLayer`].
 #[derive(Debug)]
-pub struct AuthLayer<A> {
+pub struct AuthGuard<A> {
     authenticator: Arc<A>,
     enforcer: Arc<Enforcer>,
 }
 
-impl<A> Clone for AuthLayer<A> {
+impl<A> Clone for AuthGuard<A> {
     fn clone(&self) -> Self {
         Self { authenticator: Arc::clone(&self.authenticator), enforcer: Arc::clone(&self.enforcer) }
     }
@@ -200,53 +203,15 @@ impl<A> Clone for AuthLayer<A> {
 impl<A: Authenticator> AuthLayer<A> {
     /// A layer authenticating with `authenticator`, recording refusals through `enforcer`.
     pub fn new(authenticator: A, enforcer: Arc<Enforcer>) -> Self {
-        Self { authenticator: Arc::new(authenticator), enforcer }
+        Self::with(AuthGuard { authenticator: Arc::new(authenticator), enforcer })
     }
 }
 
-impl<S, A> Layer<S> for AuthLayer<A> {
-    type Service = Auth<S, A>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Auth { inner, authenticator: Arc::clone(&self.authenticator), enforcer: Arc::clone(&self.enforcer) }
-    }
-}
-
-/// The service made by [`AuthLayer`].
-#[derive(Debug)]
-pub struct Auth<S, A> {
-    inner: S,
-    authenticator: Arc<A>,
-    enforcer: Arc<Enforcer>,
-}
-
-impl<S: Clone, A> Clone for Auth<S, A> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            authenticator: Arc::clone(&self.authenticator),
-            enforcer: Arc::clone(&self.enforcer),
-        }
-    }
-}
-
-impl<S, A, B> Service<Request<B>> for Auth<S, A>
-where
-    S: Service<Request<B>, Response = Response<Body>>,
-    A: Authenticator,
-{
-    type Response = Response<Body>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+impl<A: Authenticator> Guard for AuthGuard<A> {
+    fn check<B>(&self, request: &mut Request<B>) -> Result<(), Response<Body>> {
         if let Some(actor) = self.authenticator.authenticate(request.headers()) {
             request.extensions_mut().insert(actor);
-            return ResponseFuture::inner(self.inner.call(request));
+            return Ok(());
         }
         let (code, message) = if request.headers().contains_key(header::AUTHORIZATION) {
             ("UNAUTHENTICATED", "the credentials were not accepted")
@@ -255,12 +220,14 @@ where
         };
         let mut refusal = error_response(StatusCode::UNAUTHORIZED, code, message);
         refusal.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        ResponseFuture::refused(refuse(&self.enforcer, &request, "request.authenticate", code, message, refusal))
+        Err(refuse(&self.enforcer, request, "request.authenticate", code, message, refusal))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use tower::Layer;
+
     use super::*;
     use crate::middleware::test_support::{Harness, get};
 

@@ -20,17 +20,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::task::{Context, Poll};
 
+use super::guard::{Guard, GuardLayer, GuardService};
+use super::{Actor, Decision, audit_unavailable, error_response, record, refuse};
+use crate::Enforcer;
 use axum::body::Body;
 use http::{Request, Response, StatusCode};
 use sandguard_audit::Outcome;
 use sandguard_policy::SandboxId;
-use tower::{Layer, Service};
-
-use super::future::ResponseFuture;
-use super::{Actor, Decision, audit_unavailable, error_response, record, refuse};
-use crate::Enforcer;
 
 /// How an actor stands to a sandbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,13 +106,19 @@ impl<T: OwnershipStore + ?Sized> OwnershipStore for Arc<T> {
 }
 
 /// Checks ownership of the sandbox a request names; see the [module docs](self).
+pub type OwnershipLayer<O> = GuardLayer<OwnershipGuard<O>>;
+
+/// The service made by [`OwnershipLayer`].
+pub type OwnershipCheck<S, O> = GuardService<OwnershipGuard<O>, S>;
+
+/// The decision of an [`OwnershipLayer`].
 #[derive(Debug)]
-pub struct OwnershipLayer<O> {
+pub struct OwnershipGuard<O> {
     store: Arc<O>,
     enforcer: Arc<Enforcer>,
 }
 
-impl<O> Clone for OwnershipLayer<O> {
+impl<O> Clone for OwnershipGuard<O> {
     fn clone(&self) -> Self {
         Self { store: Arc::clone(&self.store), enforcer: Arc::clone(&self.enforcer) }
     }
@@ -124,69 +127,31 @@ impl<O> Clone for OwnershipLayer<O> {
 impl<O: OwnershipStore> OwnershipLayer<O> {
     /// A layer asking `store`, recording decisions through `enforcer`.
     pub fn new(store: O, enforcer: Arc<Enforcer>) -> Self {
-        Self { store: Arc::new(store), enforcer }
+        Self::with(OwnershipGuard { store: Arc::new(store), enforcer })
     }
 }
 
-impl<S, O> Layer<S> for OwnershipLayer<O> {
-    type Service = OwnershipCheck<S, O>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        OwnershipCheck { inner, layer: self.clone() }
-    }
-}
-
-/// The service made by [`OwnershipLayer`].
-#[derive(Debug)]
-pub struct OwnershipCheck<S, O> {
-    inner: S,
-    layer: OwnershipLayer<O>,
-}
-
-impl<S: Clone, O> Clone for OwnershipCheck<S, O> {
-    fn clone(&self) -> Self {
-        Self { inner: self.inner.clone(), layer: self.layer.clone() }
-    }
-}
-
-impl<S, O, B> Service<Request<B>> for OwnershipCheck<S, O>
-where
-    S: Service<Request<B>, Response = Response<Body>>,
-    O: OwnershipStore,
-{
-    type Response = Response<Body>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        let Some(sandbox) = request.extensions().get::<SandboxId>() else {
-            return ResponseFuture::inner(self.inner.call(request));
-        };
-        let enforcer = &self.layer.enforcer;
+impl<O: OwnershipStore> Guard for OwnershipGuard<O> {
+    fn check<B>(&self, request: &mut Request<B>) -> Result<(), Response<Body>> {
+        let Some(sandbox) = request.extensions().get::<SandboxId>() else { return Ok(()) };
+        let enforcer = &self.enforcer;
         let action = "request.ownership";
         let Some(actor) = request.extensions().get::<Actor>() else {
             // Without an authentication layer in front there is no one to own anything.
             let (code, message) = ("UNAUTHENTICATED", "no authenticated actor");
             let refusal = error_response(StatusCode::UNAUTHORIZED, code, message);
-            return ResponseFuture::refused(refuse(enforcer, &request, action, code, message, refusal));
+            return Err(refuse(enforcer, request, action, code, message, refusal));
         };
-        let (status, code, message) = match self.layer.store.ownership(sandbox, actor.name()) {
+        let (status, code, message) = match self.store.ownership(sandbox, actor.name()) {
             Ownership::Owner => {
                 let allowed = Decision { action, outcome: Outcome::Allowed, code: None, message: "" };
-                return match record(enforcer, &request, &allowed) {
-                    Ok(()) => ResponseFuture::inner(self.inner.call(request)),
-                    Err(error) => ResponseFuture::refused(audit_unavailable(&error)),
-                };
+                return record(enforcer, request, &allowed).map_err(|error| audit_unavailable(&error));
             }
             Ownership::Other => (StatusCode::FORBIDDEN, "NOT_OWNER", "this sandbox belongs to another user"),
             Ownership::Unknown => (StatusCode::NOT_FOUND, "SANDBOX_NOT_FOUND", "no such sandbox"),
         };
         let refusal = error_response(status, code, message);
-        ResponseFuture::refused(refuse(enforcer, &request, action, code, message, refusal))
+        Err(refuse(enforcer, request, action, code, message, refusal))
     }
 }
 

@@ -4,20 +4,24 @@
 //! authentication).
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use axum::body::Body;
 use http::{Request, Response};
 use sandguard_policy::RateLimit;
-use tower::{Layer, Service};
 
-use super::future::ResponseFuture;
+use super::guard::{Guard, GuardLayer, GuardService};
 use super::{Actor, refuse, too_many_requests};
 use crate::Enforcer;
 
 /// Limits each actor's request rate; see the [module docs](self).
+pub type RateLimitLayer = GuardLayer<RateLimitGuard>;
+
+/// The service made by [`RateLimitLayer`].
+pub type RateLimitCheck<S> = GuardService<RateLimitGuard, S>;
+
+/// The decision of a [`RateLimitLayer`].
 #[derive(Debug, Clone)]
-pub struct RateLimitLayer {
+pub struct RateLimitGuard {
     limit: Arc<RateLimit>,
     enforcer: Arc<Enforcer>,
 }
@@ -25,57 +29,18 @@ pub struct RateLimitLayer {
 impl RateLimitLayer {
     /// A layer applying `limit` per actor, recording refusals through `enforcer`.
     pub fn new(limit: RateLimit, enforcer: Arc<Enforcer>) -> Self {
-        Self { limit: Arc::new(limit), enforcer }
+        Self::with(RateLimitGuard { limit: Arc::new(limit), enforcer })
     }
 }
 
-impl<S> Layer<S> for RateLimitLayer {
-    type Service = RateLimitCheck<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RateLimitCheck { inner, layer: self.clone() }
-    }
-}
-
-/// The service made by [`RateLimitLayer`].
-#[derive(Debug, Clone)]
-pub struct RateLimitCheck<S> {
-    inner: S,
-    layer: RateLimitLayer,
-}
-
-impl<S, B> Service<Request<B>> for RateLimitCheck<S>
-where
-    S: Service<Request<B>, Response = Response<Body>>,
-{
-    type Response = Response<Body>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        let Some(actor) = request.extensions().get::<Actor>() else {
-            return ResponseFuture::inner(self.inner.call(request));
-        };
-        match self.layer.limit.check(actor.name()) {
-            Ok(()) => ResponseFuture::inner(self.inner.call(request)),
-            Err(limited) => {
-                let message = limited.to_string();
-                let refusal = too_many_requests(limited.code(), &message, limited.retry_after);
-                let enforcer = &self.layer.enforcer;
-                ResponseFuture::refused(refuse(
-                    enforcer,
-                    &request,
-                    "request.rate_limit",
-                    limited.code(),
-                    &message,
-                    refusal,
-                ))
-            }
-        }
+impl Guard for RateLimitGuard {
+    fn check<B>(&self, request: &mut Request<B>) -> Result<(), Response<Body>> {
+        let Some(actor) = request.extensions().get::<Actor>() else { return Ok(()) };
+        self.limit.check(actor.name()).map_err(|limited| {
+            let message = limited.to_string();
+            let refusal = too_many_requests(limited.code(), &message, limited.retry_after);
+            refuse(&self.enforcer, request, "request.rate_limit", limited.code(), &message, refusal)
+        })
     }
 }
 
@@ -84,6 +49,8 @@ mod tests {
     use std::time::Duration;
 
     use sandguard_policy::Quota;
+
+    use tower::Layer;
 
     use super::*;
     use crate::middleware::test_support::{Harness, as_actor};

@@ -17,19 +17,23 @@
 //! ```
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use axum::body::Body;
 use http::{Request, Response, StatusCode};
-use tower::{Layer, Service};
 
-use super::future::ResponseFuture;
+use super::guard::{Guard, GuardLayer, GuardService};
 use super::{error_response, refuse};
 use crate::Enforcer;
 
 /// Validates the sandbox ID in the path; see the [module docs](self).
+pub type SandboxIdLayer = GuardLayer<SandboxIdGuard>;
+
+/// The service made by [`SandboxIdLayer`].
+pub type SandboxIdCheck<S> = GuardService<SandboxIdGuard, S>;
+
+/// The decision of a [`SandboxIdLayer`].
 #[derive(Debug, Clone)]
-pub struct SandboxIdLayer {
+pub struct SandboxIdGuard {
     prefix: Arc<str>,
     enforcer: Arc<Enforcer>,
 }
@@ -37,65 +41,35 @@ pub struct SandboxIdLayer {
 impl SandboxIdLayer {
     /// IDs follow `prefix` (which should end with `/`), checked by the `enforcer`'s policy.
     pub fn new(prefix: impl Into<Arc<str>>, enforcer: Arc<Enforcer>) -> Self {
-        Self { prefix: prefix.into(), enforcer }
+        Self::with(SandboxIdGuard { prefix: prefix.into(), enforcer })
     }
 
     /// The ID segment of `path`, if the path has one.
     pub fn segment<'p>(&self, path: &'p str) -> Option<&'p str> {
+        self.guard().segment(path)
+    }
+}
+
+impl SandboxIdGuard {
+    fn segment<'p>(&self, path: &'p str) -> Option<&'p str> {
         let rest = path.strip_prefix(&*self.prefix)?;
         let segment = rest.split('/').next()?;
         (!segment.is_empty()).then_some(segment)
     }
 }
 
-impl<S> Layer<S> for SandboxIdLayer {
-    type Service = SandboxIdCheck<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        SandboxIdCheck { inner, layer: self.clone() }
-    }
-}
-
-/// The service made by [`SandboxIdLayer`].
-#[derive(Debug, Clone)]
-pub struct SandboxIdCheck<S> {
-    inner: S,
-    layer: SandboxIdLayer,
-}
-
-impl<S, B> Service<Request<B>> for SandboxIdCheck<S>
-where
-    S: Service<Request<B>, Response = Response<Body>>,
-{
-    type Response = Response<Body>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let Some(segment) = self.layer.segment(request.uri().path()) else {
-            return ResponseFuture::inner(self.inner.call(request));
-        };
-        match self.layer.enforcer.policy().ids().check(segment) {
+impl Guard for SandboxIdGuard {
+    fn check<B>(&self, request: &mut Request<B>) -> Result<(), Response<Body>> {
+        let Some(segment) = self.segment(request.uri().path()) else { return Ok(()) };
+        match self.enforcer.policy().ids().check(segment) {
             Ok(id) => {
                 request.extensions_mut().insert(id);
-                ResponseFuture::inner(self.inner.call(request))
+                Ok(())
             }
             Err(error) => {
                 let message = error.to_string();
                 let refusal = error_response(StatusCode::BAD_REQUEST, error.code(), &message);
-                let enforcer = &self.layer.enforcer;
-                ResponseFuture::refused(refuse(
-                    enforcer,
-                    &request,
-                    "request.sandbox_id",
-                    error.code(),
-                    &message,
-                    refusal,
-                ))
+                Err(refuse(&self.enforcer, request, "request.sandbox_id", error.code(), &message, refusal))
             }
         }
     }
@@ -103,6 +77,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use tower::Layer;
+
     use super::*;
     use crate::middleware::test_support::{Harness, as_actor};
     use sandguard_policy::SandboxId;
