@@ -1,7 +1,8 @@
 //! Process hardening: what every sandboxed process gets between `fork` and `execve`.
 //!
 //! [`Hardening::new`] does everything that allocates or reads files, once, before any fork: it
-//! compiles the seccomp program and counts the capabilities. [`Hardening::prepare_landlock`]
+//! takes the seccomp program and the count of the kernel's capabilities (both worked out once per
+//! process). [`Hardening::prepare_landlock`]
 //! creates the Landlock ruleset inside the sandbox's mount namespace. In each forked child,
 //! [`Hardening::apply_in_child`] then only makes system calls on that pre-built data, in this
 //! order, each step needing what the previous ones still allow:
@@ -38,6 +39,7 @@ mod tests;
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use nix::errno::Errno;
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
@@ -240,7 +242,7 @@ impl Hardening {
             landlock: options.landlock,
             landlock_ruleset: None,
             last_capability: last_capability()?,
-            seccomp: seccomp_filter::compile()?,
+            seccomp: seccomp_program()?,
             seccomp_inherited: false,
             bounding_set_inherited: false,
         })
@@ -251,10 +253,15 @@ impl Hardening {
     /// namespace where it holds `CAP_SETPCAP`, while the host writes its id maps; the caller's
     /// own effective and permitted capabilities stay.
     pub(crate) fn empty_bounding_set(&mut self) -> Result<(), HardenError> {
+        self.drop_bounding_set()?;
+        self.bounding_set_inherited = true;
+        Ok(())
+    }
+
+    fn drop_bounding_set(&self) -> Result<(), HardenError> {
         for capability in 0..=self.last_capability {
             prctl(libc::PR_CAPBSET_DROP, capability).map_err(|errno| Step::DropBoundingSet.failed(errno))?;
         }
-        self.bounding_set_inherited = true;
         Ok(())
     }
 
@@ -329,9 +336,7 @@ impl Hardening {
         setresgid(self.gid, self.gid, self.gid).map_err(|errno| Step::SetResGid.failed(errno))?;
         prctl(libc::PR_SET_SECUREBITS, SECURE_BITS).map_err(|errno| Step::SecureBits.failed(errno))?;
         if !self.bounding_set_inherited {
-            for capability in 0..=self.last_capability {
-                prctl(libc::PR_CAPBSET_DROP, capability).map_err(|errno| Step::DropBoundingSet.failed(errno))?;
-            }
+            self.drop_bounding_set()?;
         }
         prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong)
             .map_err(|errno| Step::ClearAmbient.failed(errno))?;
@@ -357,6 +362,16 @@ fn lower_rlimit(resource: Resource, limit: u64) -> Result<(), Errno> {
 /// The highest capability number the kernel knows, asked of the kernel itself (as libcap does),
 /// so that it works before `/proc` is mounted.
 fn last_capability() -> Result<libc::c_ulong, HardenError> {
+    // The kernel's, so the same for the whole life of the process: asked once.
+    static LAST: OnceLock<libc::c_ulong> = OnceLock::new();
+    if let Some(&last) = LAST.get() {
+        return Ok(last);
+    }
+    let last = ask_last_capability()?;
+    Ok(*LAST.get_or_init(|| last))
+}
+
+fn ask_last_capability() -> Result<libc::c_ulong, HardenError> {
     let mut last = None;
     for capability in 0..64 {
         match prctl(libc::PR_CAPBSET_READ, capability) {
@@ -366,6 +381,16 @@ fn last_capability() -> Result<libc::c_ulong, HardenError> {
         }
     }
     last.ok_or(Step::ReadBoundingSet.failed(Errno::EINVAL))
+}
+
+/// The seccomp program for the running architecture, compiled once per process.
+fn seccomp_program() -> Result<BpfProgram, HardenError> {
+    static PROGRAM: OnceLock<BpfProgram> = OnceLock::new();
+    if let Some(program) = PROGRAM.get() {
+        return Ok(program.clone());
+    }
+    let program = seccomp_filter::compile()?;
+    Ok(PROGRAM.get_or_init(|| program).clone())
 }
 
 /// `prctl(option, arg, 0, 0, 0)`, for the options here that take integers only.
