@@ -1,5 +1,5 @@
-//! How a sandbox's init comes to be: a child of the host, alone in new user, PID, mount,
-//! network, UTS and IPC namespaces, root of its user namespace, ready to build its root.
+//! How a sandbox's init comes to be: a child of the host, alone in new user, PID, mount, UTS and
+//! IPC namespaces, root of its user namespace, ready to build its root.
 //!
 //! Every namespace but two: the network namespace, the one slow to make (half a millisecond, all
 //! the others together a fifth of that), is made by a thread of the init while it builds its root
@@ -45,8 +45,8 @@ const NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWUSER
 
 /// Starts the sandbox's init, in its namespaces and under `mapping`, and returns its PID: a child
 /// of this process from then on, which the caller must kill and reap. `skeleton` finds the host's
-/// shared skeleton of the root (`None`: the init writes its own); it is called while the
-/// namespaces are being made.
+/// shared skeleton of the root (`None`: the init writes its own); it is called while the child
+/// settles in its namespaces.
 ///
 /// # Errors
 /// The step that failed; nothing is left running.
